@@ -1,0 +1,122 @@
+//! The configuration file (TOML): the cameras to show. A file that fails to parse is reported
+//! with its line and column and never overwritten.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::rtsp::Transport;
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    pub cameras: Vec<CameraConfig>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CameraConfig {
+    pub name: String,
+    /// Without credentials: passwords live in the OS keychain, never in this file.
+    pub url: String,
+    #[serde(default)]
+    pub transport: Transport,
+    /// The username; the password is looked up in the keychain.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}:{line}:{column}: {message}")]
+    Parse {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+}
+
+impl Config {
+    /// Loads a config file. A missing file is an empty config; a broken one is an error.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Self::default()),
+            Err(source) => {
+                return Err(ConfigError::Read {
+                    path: path.to_owned(),
+                    source,
+                })
+            }
+        };
+        Self::parse(&text).map_err(|(line, column, message)| ConfigError::Parse {
+            path: path.to_owned(),
+            line,
+            column,
+            message,
+        })
+    }
+
+    /// Parses TOML text; errors carry 1-based line and column.
+    pub fn parse(text: &str) -> Result<Self, (usize, usize, String)> {
+        toml::from_str(text).map_err(|e: toml::de::Error| {
+            let offset = e.span().map_or(0, |s| s.start);
+            let (line, column) = line_column(text, offset);
+            (line, column, e.message().to_owned())
+        })
+    }
+
+    pub fn camera(&self, name: &str) -> Option<&CameraConfig> {
+        self.cameras.iter().find(|c| c.name == name)
+    }
+}
+
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let before = text.get(..offset).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_cameras() {
+        let c = Config::parse(
+            "[[cameras]]\nname = \"Door\"\nurl = \"rtsp://10.0.0.5/live\"\ntransport = \"tcp\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.cameras.len(), 1);
+        assert_eq!(c.camera("Door").unwrap().transport, Transport::Tcp);
+    }
+
+    #[test]
+    fn reports_line_and_column() {
+        let (line, column, msg) =
+            Config::parse("[[cameras]]\nname = \"Door\"\nurl = rtsp://x\n").unwrap_err();
+        assert_eq!((line, column), (3, 7), "{msg}");
+    }
+
+    #[test]
+    fn missing_file_is_empty_and_broken_file_is_untouched() {
+        let dir = std::env::temp_dir().join(format!("vedette-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        assert_eq!(
+            Config::load(&dir.join("none.toml")).unwrap(),
+            Config::default()
+        );
+        let broken = dir.join("broken.toml");
+        std::fs::write(&broken, "[[cameras]\n").unwrap();
+        let err = Config::load(&broken).unwrap_err().to_string();
+        assert!(err.contains(":1:"), "{err}");
+        assert_eq!(std::fs::read_to_string(&broken).unwrap(), "[[cameras]\n");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

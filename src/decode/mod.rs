@@ -1,0 +1,416 @@
+//! Video decoding with FFmpeg on a named thread per stream.
+//!
+//! The network task hands access units to [`VideoDecoder::push`] (a bounded queue: when the
+//! decoder falls behind, new units are dropped and decoding resumes at the next keyframe,
+//! so latency never grows). Decoded pictures stay in YUV and go into a [`FrameSlot`] that holds
+//! only the newest frame. After packet loss, pictures are held back until the next IDR, so a
+//! viewer never shows a smeared picture.
+
+mod slot;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::thread::JoinHandle;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use ffmpeg_next as ffmpeg;
+
+use crate::rtp::h264::{nal_type, nal_unit_type, AccessUnit, START_CODE};
+pub use slot::FrameSlot;
+
+/// Access units queued for decode before the network side starts dropping.
+const QUEUE_DEPTH: usize = 32;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    #[error("no FFmpeg decoder for {0}")]
+    NoDecoder(String),
+    #[error("FFmpeg: {0}")]
+    Ffmpeg(#[from] ffmpeg::Error),
+    #[error("could not start the decode thread: {0}")]
+    Thread(#[from] std::io::Error),
+}
+
+/// The video codecs Vedette decodes, by their SDP encoding name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VideoCodec {
+    H264,
+}
+
+impl VideoCodec {
+    /// From an `a=rtpmap` encoding name (any case).
+    pub fn from_encoding_name(name: &str) -> Option<Self> {
+        match name.to_ascii_lowercase().as_str() {
+            "h264" => Some(Self::H264),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::H264 => "h264",
+        }
+    }
+
+    fn ffmpeg_id(self) -> ffmpeg::codec::Id {
+        match self {
+            Self::H264 => ffmpeg::codec::Id::H264,
+        }
+    }
+}
+
+/// How the planes of a [`VideoFrame`] are laid out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PixelLayout {
+    /// Y, U, V planes; chroma at half width and height (4:2:0).
+    I420,
+    /// Y plane, then interleaved UV at half width and height.
+    Nv12,
+    /// Y, U, V; chroma at half width, full height.
+    I422,
+    /// Y, U, V at full size.
+    I444,
+}
+
+/// YUV→RGB matrix (the renderer's shader picks its coefficients from this).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ColorMatrix {
+    Bt601,
+    Bt709,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plane {
+    pub data: Vec<u8>,
+    /// Bytes per row in `data`.
+    pub stride: usize,
+    pub width: usize,
+    pub height: usize,
+}
+
+/// One decoded picture, still in YUV.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VideoFrame {
+    pub width: u32,
+    pub height: u32,
+    pub layout: PixelLayout,
+    pub matrix: ColorMatrix,
+    pub full_range: bool,
+    pub planes: Vec<Plane>,
+    pub ts_in_90khz: u32,
+    pub decoded_at: Instant,
+    /// Capture time stamped into the picture by a Vedette demo server, if present.
+    pub capture_ms: Option<u64>,
+}
+
+/// Counters shared between the decode thread and whoever watches it.
+#[derive(Debug, Default)]
+pub struct DecoderStats {
+    pub access_units: AtomicU64,
+    pub frames_decoded: AtomicU64,
+    /// Access units not decoded because they followed packet loss and preceded an IDR.
+    pub held_back: AtomicU64,
+    /// Access units dropped because the decode queue was full.
+    pub dropped_queue_full: AtomicU64,
+    pub decode_errors: AtomicU64,
+    pub first_frame_at: OnceLock<Instant>,
+    pub last_error: Mutex<Option<String>>,
+    /// Sum and count of capture→decode latency for frames that carry a timecode.
+    pub latency_ms_sum: AtomicU64,
+    pub latency_samples: AtomicU64,
+}
+
+impl DecoderStats {
+    pub fn frames(&self) -> u64 {
+        self.frames_decoded.load(Ordering::Relaxed)
+    }
+
+    pub fn mean_latency_ms(&self) -> Option<f64> {
+        let n = self.latency_samples.load(Ordering::Relaxed);
+        (n > 0).then(|| self.latency_ms_sum.load(Ordering::Relaxed) as f64 / n as f64)
+    }
+
+    pub fn last_error(&self) -> Option<String> {
+        self.last_error.lock().ok().and_then(|e| e.clone())
+    }
+}
+
+enum Command {
+    Decode(AccessUnit),
+    Stop,
+}
+
+/// Owns a decode thread. Dropping it asks the thread to stop without waiting for it.
+pub struct VideoDecoder {
+    tx: SyncSender<Command>,
+    thread: Option<JoinHandle<()>>,
+    slot: Arc<FrameSlot>,
+    stats: Arc<DecoderStats>,
+    /// Set when a unit was dropped: the next units are useless until an IDR.
+    dropped_since_idr: bool,
+}
+
+impl VideoDecoder {
+    /// Starts a decode thread named `decode:<name>`. `parameter_sets` (e.g. from SDP
+    /// `sprop-parameter-sets`) are fed in front of the first access unit.
+    pub fn spawn(
+        name: &str,
+        codec: VideoCodec,
+        parameter_sets: Vec<Vec<u8>>,
+    ) -> Result<Self, DecodeError> {
+        init_ffmpeg();
+        let ffcodec = ffmpeg::decoder::find(codec.ffmpeg_id())
+            .ok_or_else(|| DecodeError::NoDecoder(codec.as_str().into()))?;
+        let mut context = ffmpeg::codec::Context::new_with_codec(ffcodec);
+        context.set_flags(ffmpeg::codec::Flags::LOW_DELAY);
+        // Frame threading would add a frame of latency per thread; slices cost nothing.
+        context.set_threading(ffmpeg::codec::threading::Config {
+            kind: ffmpeg::codec::threading::Type::Slice,
+            count: 2,
+            ..Default::default()
+        });
+        let decoder = context.decoder().video()?;
+
+        let (tx, rx) = mpsc::sync_channel(QUEUE_DEPTH);
+        let slot = Arc::new(FrameSlot::default());
+        let stats = Arc::new(DecoderStats::default());
+        let worker = DecodeWorker {
+            decoder,
+            rx,
+            slot: slot.clone(),
+            stats: stats.clone(),
+            parameter_sets,
+            waiting_for_idr: true,
+            sent_parameter_sets: false,
+        };
+        let thread = std::thread::Builder::new()
+            .name(format!("decode:{name}"))
+            .spawn(move || worker.run())?;
+        Ok(Self {
+            tx,
+            thread: Some(thread),
+            slot,
+            stats,
+            dropped_since_idr: false,
+        })
+    }
+
+    /// Queues an access unit without blocking. Returns false when it was dropped.
+    pub fn push(&mut self, mut au: AccessUnit) -> bool {
+        if self.dropped_since_idr {
+            if !au.is_idr {
+                self.stats
+                    .dropped_queue_full
+                    .fetch_add(1, Ordering::Relaxed);
+                return false;
+            }
+            au.loss = true;
+        }
+        match self.tx.try_send(Command::Decode(au)) {
+            Ok(()) => {
+                self.dropped_since_idr = false;
+                true
+            }
+            Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
+                self.stats
+                    .dropped_queue_full
+                    .fetch_add(1, Ordering::Relaxed);
+                self.dropped_since_idr = true;
+                false
+            }
+        }
+    }
+
+    pub fn slot(&self) -> &Arc<FrameSlot> {
+        &self.slot
+    }
+
+    pub fn stats(&self) -> &Arc<DecoderStats> {
+        &self.stats
+    }
+
+    /// Stops the thread and waits for it (for command-line use, where exit order matters).
+    pub fn stop_and_join(mut self) {
+        let _ = self.tx.try_send(Command::Stop);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for VideoDecoder {
+    fn drop(&mut self) {
+        // If the queue is full the thread still ends: the sender hangs up with us.
+        let _ = self.tx.try_send(Command::Stop);
+    }
+}
+
+struct DecodeWorker {
+    decoder: ffmpeg::decoder::Video,
+    rx: Receiver<Command>,
+    slot: Arc<FrameSlot>,
+    stats: Arc<DecoderStats>,
+    parameter_sets: Vec<Vec<u8>>,
+    waiting_for_idr: bool,
+    sent_parameter_sets: bool,
+}
+
+impl DecodeWorker {
+    fn run(mut self) {
+        let mut frame = ffmpeg::frame::Video::empty();
+        while let Ok(Command::Decode(au)) = self.rx.recv() {
+            self.stats.access_units.fetch_add(1, Ordering::Relaxed);
+            if au.loss {
+                self.waiting_for_idr = true;
+            }
+            if self.waiting_for_idr && !au.is_idr {
+                self.stats.held_back.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
+            self.waiting_for_idr = false;
+            let packet = self.packet_for(&au);
+            if let Err(e) = self.decoder.send_packet(&packet) {
+                self.record_error(format!(
+                    "decoding the picture at RTP time {}: {e}",
+                    au.ts_in_90khz
+                ));
+                self.waiting_for_idr = true;
+                continue;
+            }
+            loop {
+                match self.decoder.receive_frame(&mut frame) {
+                    Ok(()) => self.publish(&frame, au.ts_in_90khz),
+                    Err(ffmpeg::Error::Other { errno }) if errno == ffmpeg::util::error::EAGAIN => {
+                        break
+                    }
+                    Err(ffmpeg::Error::Eof) => break,
+                    Err(e) => {
+                        self.record_error(e.to_string());
+                        self.waiting_for_idr = true;
+                        break;
+                    }
+                }
+            }
+        }
+        tracing::debug!("decode thread ends");
+    }
+
+    /// The access unit as an FFmpeg packet, with out-of-band parameter sets in front of the
+    /// first IDR when the stream did not carry them itself.
+    fn packet_for(&mut self, au: &AccessUnit) -> ffmpeg::Packet {
+        let needs_sets = !self.sent_parameter_sets
+            && !self.parameter_sets.is_empty()
+            && !au
+                .nal_units()
+                .iter()
+                .any(|n| nal_unit_type(n) == Some(nal_type::SPS));
+        self.sent_parameter_sets = true;
+        if !needs_sets {
+            return ffmpeg::Packet::copy(&au.data);
+        }
+        let mut data = Vec::with_capacity(au.data.len() + 64);
+        for ps in &self.parameter_sets {
+            data.extend_from_slice(&START_CODE);
+            data.extend_from_slice(ps);
+        }
+        data.extend_from_slice(&au.data);
+        ffmpeg::Packet::copy(&data)
+    }
+
+    fn record_error(&self, message: String) {
+        self.stats.decode_errors.fetch_add(1, Ordering::Relaxed);
+        tracing::debug!(%message, "decode error");
+        if let Ok(mut e) = self.stats.last_error.lock() {
+            *e = Some(message);
+        }
+    }
+
+    fn publish(&self, frame: &ffmpeg::frame::Video, ts_in_90khz: u32) {
+        let Some(video) = video_frame_from(frame, ts_in_90khz) else {
+            self.record_error(format!("unsupported pixel format {:?}", frame.format()));
+            return;
+        };
+        let now = Instant::now();
+        let _ = self.stats.first_frame_at.set(now);
+        if let Some(capture_ms) = video.capture_ms {
+            let now_ms = unix_millis();
+            if let Some(latency) = now_ms.checked_sub(capture_ms).filter(|&l| l < 60_000) {
+                self.stats
+                    .latency_ms_sum
+                    .fetch_add(latency, Ordering::Relaxed);
+                self.stats.latency_samples.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        self.stats.frames_decoded.fetch_add(1, Ordering::Relaxed);
+        self.slot.publish(Arc::new(video));
+    }
+}
+
+/// Milliseconds since the Unix epoch, for capture-time stamps.
+pub fn unix_millis() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// Copies FFmpeg's planes out (the decoder reuses its buffers), keeping YUV as is.
+fn video_frame_from(frame: &ffmpeg::frame::Video, ts_in_90khz: u32) -> Option<VideoFrame> {
+    use ffmpeg::format::Pixel;
+    let (layout, forced_full_range) = match frame.format() {
+        Pixel::YUV420P => (PixelLayout::I420, false),
+        Pixel::YUVJ420P => (PixelLayout::I420, true),
+        Pixel::NV12 => (PixelLayout::Nv12, false),
+        Pixel::YUV422P => (PixelLayout::I422, false),
+        Pixel::YUVJ422P => (PixelLayout::I422, true),
+        Pixel::YUV444P => (PixelLayout::I444, false),
+        Pixel::YUVJ444P => (PixelLayout::I444, true),
+        _ => return None,
+    };
+    let planes: Vec<Plane> = (0..frame.planes())
+        .map(|i| {
+            let height = frame.plane_height(i) as usize;
+            let stride = frame.stride(i);
+            let data = frame.data(i);
+            let used = (stride * height).min(data.len());
+            Plane {
+                data: data[..used].to_vec(),
+                stride,
+                width: frame.plane_width(i) as usize,
+                height,
+            }
+        })
+        .collect();
+    let full_range = forced_full_range || frame.color_range() == ffmpeg::color::Range::JPEG;
+    let matrix = match frame.color_space() {
+        ffmpeg::color::Space::BT709 => ColorMatrix::Bt709,
+        ffmpeg::color::Space::Unspecified if frame.height() >= 720 => ColorMatrix::Bt709,
+        _ => ColorMatrix::Bt601,
+    };
+    let capture_ms = planes
+        .first()
+        .and_then(|y| crate::timecode::read_timecode(&y.data, y.stride, y.width, y.height));
+    Some(VideoFrame {
+        width: frame.width(),
+        height: frame.height(),
+        layout,
+        matrix,
+        full_range,
+        planes,
+        ts_in_90khz,
+        decoded_at: Instant::now(),
+        capture_ms,
+    })
+}
+
+/// Initialises FFmpeg once and keeps its log quiet (errors reach us as return values).
+pub fn init_ffmpeg() {
+    static INIT: OnceLock<()> = OnceLock::new();
+    INIT.get_or_init(|| {
+        if let Err(e) = ffmpeg::init() {
+            tracing::warn!("FFmpeg init: {e}");
+        }
+        ffmpeg::util::log::set_level(ffmpeg::util::log::Level::Fatal);
+    });
+}

@@ -1,0 +1,230 @@
+//! One demo camera: draws the test pattern at a steady frame rate on its own thread and
+//! encodes it to H.264 with FFmpeg (libx264), publishing each access unit to every viewer.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use ffmpeg_next as ffmpeg;
+use tokio::sync::{broadcast, watch};
+
+use super::pattern::{I420Picture, TestPattern};
+use crate::decode::{init_ffmpeg, unix_millis};
+use crate::rtp::h264::{nal_type, nal_unit_type, split_annex_b};
+
+/// One encoded picture, shared by all sessions of a camera.
+#[derive(Debug)]
+pub struct EncodedFrame {
+    pub ts_in_90khz: u32,
+    pub nal_units: Vec<Vec<u8>>,
+    pub is_idr: bool,
+}
+
+/// SPS and PPS, for the SDP's `sprop-parameter-sets`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParameterSets {
+    pub sps: Vec<u8>,
+    pub pps: Vec<u8>,
+}
+
+/// What viewers of one camera share.
+#[derive(Debug)]
+pub struct CameraFeed {
+    pub frames: broadcast::Sender<Arc<EncodedFrame>>,
+    /// The pictures since the newest IDR, so a new viewer starts at once.
+    pub gop: Mutex<Vec<Arc<EncodedFrame>>>,
+    pub parameter_sets: watch::Receiver<Option<ParameterSets>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EncoderError {
+    #[error("FFmpeg has no H.264 encoder (libx264); install FFmpeg with libx264")]
+    NoEncoder,
+    #[error("FFmpeg: {0}")]
+    Ffmpeg(#[from] ffmpeg::Error),
+    #[error("cannot start the camera thread: {0}")]
+    Thread(#[from] std::io::Error),
+}
+
+/// A running demo camera; dropping it stops its thread.
+pub struct DemoCamera {
+    pub feed: Arc<CameraFeed>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl DemoCamera {
+    pub fn start(index: usize, width: u32, height: u32, fps: u32) -> Result<Self, EncoderError> {
+        init_ffmpeg();
+        let encoder = open_encoder(width, height, fps)?;
+        let (frames, _) = broadcast::channel(128);
+        let (params_tx, parameter_sets) = watch::channel(None);
+        let feed = Arc::new(CameraFeed {
+            frames,
+            gop: Mutex::new(Vec::new()),
+            parameter_sets,
+        });
+        let stop = Arc::new(AtomicBool::new(false));
+        let worker = CameraWorker {
+            pattern: TestPattern::new(&format!("DEMO CAMERA {}", index + 1), index),
+            picture: I420Picture::new(width as usize, height as usize),
+            encoder,
+            fps,
+            feed: feed.clone(),
+            params_tx,
+            stop: stop.clone(),
+            ts_offset: rand::random::<u32>(),
+        };
+        let thread = std::thread::Builder::new()
+            .name(format!("demo-cam{}", index + 1))
+            .spawn(move || worker.run())?;
+        Ok(Self {
+            feed,
+            stop,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for DemoCamera {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn open_encoder(
+    width: u32,
+    height: u32,
+    fps: u32,
+) -> Result<ffmpeg::encoder::video::Encoder, EncoderError> {
+    let codec = ffmpeg::encoder::find_by_name("libx264")
+        .or_else(|| ffmpeg::encoder::find(ffmpeg::codec::Id::H264))
+        .ok_or(EncoderError::NoEncoder)?;
+    let mut video = ffmpeg::codec::Context::new_with_codec(codec)
+        .encoder()
+        .video()?;
+    video.set_width(width);
+    video.set_height(height);
+    video.set_format(ffmpeg::format::Pixel::YUV420P);
+    video.set_time_base((1, fps as i32));
+    video.set_frame_rate(Some((fps as i32, 1)));
+    // One IDR a second: a new viewer waits at most that long, and loss heals as fast.
+    video.set_gop(fps);
+    video.set_max_b_frames(0);
+    video.set_bit_rate((width as usize * height as usize * fps as usize) / 8);
+    video.set_colorspace(ffmpeg::color::Space::BT470BG);
+    video.set_color_range(ffmpeg::color::Range::MPEG);
+    let mut options = ffmpeg::Dictionary::new();
+    options.set("preset", "ultrafast");
+    options.set("tune", "zerolatency");
+    options.set("threads", "1");
+    // SPS/PPS are repeated in band before every IDR (libx264's default without global headers).
+    Ok(video.open_with(options)?)
+}
+
+struct CameraWorker {
+    pattern: TestPattern,
+    picture: I420Picture,
+    encoder: ffmpeg::encoder::video::Encoder,
+    fps: u32,
+    feed: Arc<CameraFeed>,
+    params_tx: watch::Sender<Option<ParameterSets>>,
+    stop: Arc<AtomicBool>,
+    ts_offset: u32,
+}
+
+impl CameraWorker {
+    fn run(mut self) {
+        let interval = Duration::from_secs_f64(1.0 / f64::from(self.fps.max(1)));
+        let start = Instant::now();
+        let mut frame = ffmpeg::frame::Video::new(
+            ffmpeg::format::Pixel::YUV420P,
+            self.picture.width as u32,
+            self.picture.height as u32,
+        );
+        let mut packet = ffmpeg::Packet::empty();
+        let mut index: u64 = 0;
+        while !self.stop.load(Ordering::Relaxed) {
+            let due = start + interval.mul_f64(index as f64);
+            let now = Instant::now();
+            if due > now {
+                std::thread::sleep(due - now);
+            } else if now - due > interval * 10 {
+                // Far behind (machine was busy): skip ahead rather than burst.
+                index = ((now - start).as_secs_f64() / interval.as_secs_f64()) as u64;
+            }
+            let capture_ms = unix_millis();
+            self.pattern.draw(index, capture_ms, &mut self.picture);
+            copy_into_frame(&self.picture, &mut frame);
+            frame.set_pts(Some(index as i64));
+            let ts_in_90khz = self
+                .ts_offset
+                .wrapping_add((index * 90_000 / u64::from(self.fps.max(1))) as u32);
+            if let Err(e) = self.encoder.send_frame(&frame) {
+                tracing::warn!("demo encoder: {e}");
+                return;
+            }
+            while self.encoder.receive_packet(&mut packet).is_ok() {
+                if let Some(data) = packet.data() {
+                    self.publish(ts_in_90khz, data);
+                }
+            }
+            index += 1;
+        }
+    }
+
+    fn publish(&mut self, ts_in_90khz: u32, annex_b: &[u8]) {
+        let nal_units: Vec<Vec<u8>> = split_annex_b(annex_b)
+            .into_iter()
+            .map(<[u8]>::to_vec)
+            .collect();
+        let is_idr = nal_units
+            .iter()
+            .any(|n| nal_unit_type(n) == Some(nal_type::IDR));
+        if is_idr && self.params_tx.borrow().is_none() {
+            let find = |t| {
+                nal_units
+                    .iter()
+                    .find(|n| nal_unit_type(n) == Some(t))
+                    .cloned()
+            };
+            if let (Some(sps), Some(pps)) = (find(nal_type::SPS), find(nal_type::PPS)) {
+                let _ = self.params_tx.send(Some(ParameterSets { sps, pps }));
+            }
+        }
+        let frame = Arc::new(EncodedFrame {
+            ts_in_90khz,
+            nal_units,
+            is_idr,
+        });
+        if let Ok(mut gop) = self.feed.gop.lock() {
+            if is_idr {
+                gop.clear();
+            }
+            gop.push(frame.clone());
+        }
+        // No receivers is fine: nobody is watching this camera right now.
+        let _ = self.feed.frames.send(frame);
+    }
+}
+
+fn copy_into_frame(picture: &I420Picture, frame: &mut ffmpeg::frame::Video) {
+    let planes: [(&[u8], usize); 3] = [
+        (&picture.y, picture.width),
+        (&picture.u, picture.width / 2),
+        (&picture.v, picture.width / 2),
+    ];
+    for (i, (src, width)) in planes.into_iter().enumerate() {
+        let stride = frame.stride(i);
+        let dst = frame.data_mut(i);
+        for (src_row, dst_row) in src.chunks_exact(width).zip(dst.chunks_mut(stride)) {
+            if let Some(d) = dst_row.get_mut(..width) {
+                d.copy_from_slice(src_row);
+            }
+        }
+    }
+}

@@ -1,0 +1,206 @@
+//! The `vedette` command: the camera viewer and its command-line tools.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+
+use vedette::config::Config;
+use vedette::demo::{DemoOptions, Fault};
+use vedette::probe::{run_probe, ProbeOptions};
+use vedette::rtsp::{Credentials, Transport};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "vedette",
+    version,
+    about = "A native desktop viewer for RTSP cameras"
+)]
+struct Cli {
+    /// Configuration file (TOML) to use instead of the default one.
+    #[arg(long, global = true, value_name = "PATH")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Connect to a camera, decode some frames, tear down and report what was seen.
+    Probe(ProbeArgs),
+    /// Serve synthetic demo cameras over RTSP on loopback.
+    DemoServer(DemoArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct ProbeArgs {
+    /// rtsp:// URL, or the name of a camera in the config file.
+    url: String,
+    #[arg(long, value_enum, default_value = "tcp")]
+    transport: TransportArg,
+    /// Username; the password is read from the VEDETTE_PASSWORD environment variable.
+    #[arg(long, value_name = "NAME")]
+    user: Option<String>,
+    /// Frames to decode before tearing down.
+    #[arg(long, default_value_t = 100, value_name = "N")]
+    frames: u64,
+    /// Seconds to wait for connect, for each response, and for data.
+    #[arg(long, default_value_t = 10.0, value_name = "SECS")]
+    timeout: f64,
+    /// Print one JSON object instead of a summary line.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+enum TransportArg {
+    Tcp,
+    Udp,
+}
+
+#[derive(clap::Args, Debug)]
+struct DemoArgs {
+    /// TCP port on 127.0.0.1 (0 picks a free one; the chosen port is printed).
+    #[arg(long, default_value_t = 8554)]
+    port: u16,
+    /// Number of demo cameras, served at /cam1 … /camN.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+    cameras: u16,
+    #[arg(long, default_value_t = 640)]
+    width: u32,
+    #[arg(long, default_value_t = 360)]
+    height: u32,
+    #[arg(long, default_value_t = 25)]
+    fps: u32,
+    /// Misbehave on purpose, for tests: close-in-describe, stall-describe.
+    #[arg(long, value_enum)]
+    fault: Option<Fault>,
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("VEDETTE_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .init();
+    let cli = Cli::parse();
+    let config = match &cli.config {
+        Some(path) => match Config::load(path) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("config: {e}");
+                return ExitCode::FAILURE;
+            }
+        },
+        None => Config::default(),
+    };
+    match cli.command {
+        Some(Command::Probe(args)) => probe(args, &config),
+        Some(Command::DemoServer(args)) => demo_server(args),
+        None => {
+            eprintln!(
+                "The camera wall is not built yet. Try:\n  vedette demo-server &\n  vedette probe rtsp://127.0.0.1:8554/cam1"
+            );
+            ExitCode::SUCCESS
+        }
+    }
+}
+
+fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("rtsp")
+        .enable_all()
+        .build()
+}
+
+fn probe(args: ProbeArgs, config: &Config) -> ExitCode {
+    let (url, mut transport, mut user) = match config.camera(&args.url) {
+        Some(cam) => (cam.url.clone(), Some(cam.transport), cam.username.clone()),
+        None => (args.url.clone(), None, None),
+    };
+    if args.user.is_some() {
+        user = args.user.clone();
+    }
+    if transport.is_none() || matches!(args.transport, TransportArg::Udp) {
+        transport = Some(match args.transport {
+            TransportArg::Tcp => Transport::Tcp,
+            TransportArg::Udp => Transport::Udp,
+        });
+    }
+    let credentials = user.map(|username| Credentials {
+        username,
+        password: std::env::var("VEDETTE_PASSWORD").unwrap_or_default(),
+    });
+    let timeout = Duration::from_secs_f64(args.timeout.clamp(0.1, 3600.0));
+    let opts = ProbeOptions {
+        url,
+        transport: transport.unwrap_or_default(),
+        credentials,
+        frames: args.frames,
+        timeout,
+    };
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cannot start: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let report = rt.block_on(run_probe(opts));
+    rt.shutdown_timeout(Duration::from_millis(200));
+    if args.json {
+        match serde_json::to_string(&report) {
+            Ok(json) => println!("{json}"),
+            Err(e) => eprintln!("cannot write JSON: {e}"),
+        }
+    } else if report.error.is_some() {
+        eprintln!("{}", report.summary_line());
+    } else {
+        println!("{}", report.summary_line());
+    }
+    if report.error.is_some() {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn demo_server(args: DemoArgs) -> ExitCode {
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cannot start: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let opts = DemoOptions {
+        port: args.port,
+        cameras: usize::from(args.cameras),
+        width: args.width,
+        height: args.height,
+        fps: args.fps,
+        fault: args.fault,
+    };
+    let result = rt.block_on(async move {
+        let server = vedette::demo::DemoServer::start(opts).await?;
+        println!(
+            "demo server listening on rtsp://{}/cam1 (… /cam{})",
+            server.local_addr(),
+            args.cameras
+        );
+        tokio::signal::ctrl_c().await?;
+        drop(server);
+        anyhow::Ok(())
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("demo server: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

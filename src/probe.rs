@@ -1,0 +1,252 @@
+//! `vedette probe`: connect, play, decode N frames, tear down, report. Lean on purpose: it is
+//! compared side by side with the FFmpeg and GStreamer command-line clients.
+
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::decode::{VideoCodec, VideoDecoder};
+use crate::rtp::h264::H264Depacketizer;
+use crate::rtp::parse_rtp;
+use crate::rtsp::{
+    CameraUrl, ClientOptions, Credentials, ErrorKind, MethodRecord, Packet, RtspError, RtspSession,
+    Step, Transport,
+};
+
+#[derive(Debug, Clone)]
+pub struct ProbeOptions {
+    pub url: String,
+    pub transport: Transport,
+    pub credentials: Option<Credentials>,
+    pub frames: u64,
+    pub timeout: Duration,
+}
+
+/// What a probe saw. Serialised as the `--json` output.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProbeReport {
+    /// The URL without credentials.
+    pub url: String,
+    pub transport: Transport,
+    pub codec: Option<String>,
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+    pub frames_decoded: u64,
+    pub access_units: u64,
+    /// Pictures not shown because they followed packet loss (held until the next IDR).
+    pub frames_held_back: u64,
+    pub decode_errors: u64,
+    pub packets_lost: u64,
+    /// From sending PLAY to the first decoded frame.
+    pub first_frame_ms: Option<f64>,
+    /// Mean capture→decode latency, for streams that stamp capture time (Vedette demo server).
+    pub latency_ms: Option<f64>,
+    pub elapsed_ms: f64,
+    pub methods: Vec<MethodRecord>,
+    pub error: Option<ProbeError>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct ProbeError {
+    pub step: Step,
+    pub status: Option<u16>,
+    pub message: String,
+}
+
+impl From<&RtspError> for ProbeError {
+    fn from(e: &RtspError) -> Self {
+        Self {
+            step: e.step,
+            status: e.status(),
+            message: e.message(),
+        }
+    }
+}
+
+impl ProbeReport {
+    /// The one-line summary printed without `--json`.
+    pub fn summary_line(&self) -> String {
+        match &self.error {
+            Some(e) => match e.status {
+                Some(status) => format!("{} failed ({status}): {}", e.step, e.message),
+                None => format!("{} failed: {}", e.step, e.message),
+            },
+            None => format!(
+                "{}: {} {}x{}, {} frames decoded, first frame after {:.0} ms{}",
+                self.url,
+                self.codec.as_deref().unwrap_or("?"),
+                self.width.unwrap_or(0),
+                self.height.unwrap_or(0),
+                self.frames_decoded,
+                self.first_frame_ms.unwrap_or(0.0),
+                self.latency_ms
+                    .map(|l| format!(", latency {l:.0} ms"))
+                    .unwrap_or_default()
+            ),
+        }
+    }
+}
+
+/// Runs a probe. Never panics on what the server sends; every failure lands in `error`.
+pub async fn run_probe(opts: ProbeOptions) -> ProbeReport {
+    let started = Instant::now();
+    let mut report = ProbeReport {
+        url: crate::rtsp::url::redact_url_text(&opts.url),
+        transport: opts.transport,
+        codec: None,
+        width: None,
+        height: None,
+        frames_decoded: 0,
+        access_units: 0,
+        frames_held_back: 0,
+        decode_errors: 0,
+        packets_lost: 0,
+        first_frame_ms: None,
+        latency_ms: None,
+        elapsed_ms: 0.0,
+        methods: Vec::new(),
+        error: None,
+    };
+    let url = match CameraUrl::parse(&opts.url) {
+        Ok(u) => u,
+        Err(e) => {
+            report.error = Some(ProbeError::from(&RtspError::new(Step::Url, e)));
+            return report;
+        }
+    };
+    report.url = url.to_string();
+    let client_opts = ClientOptions {
+        transport: opts.transport,
+        timeout: opts.timeout,
+        credentials: opts.credentials.clone(),
+        ..Default::default()
+    };
+    let mut session = match RtspSession::connect(&url, client_opts).await {
+        Ok(s) => s,
+        Err(e) => {
+            report.error = Some(ProbeError::from(&e));
+            report.elapsed_ms = ms(started.elapsed());
+            return report;
+        }
+    };
+    let result = play_and_decode(&mut session, &opts, &mut report).await;
+    // Tear down whatever happened; a failed TEARDOWN matters only if all else went well.
+    let teardown = session.teardown().await;
+    report.methods = session.methods().to_vec();
+    let error = result.err().or(teardown.err());
+    report.error = error.as_ref().map(ProbeError::from);
+    report.elapsed_ms = ms(started.elapsed());
+    report
+}
+
+async fn play_and_decode(
+    session: &mut RtspSession,
+    opts: &ProbeOptions,
+    report: &mut ProbeReport,
+) -> Result<(), RtspError> {
+    session.options().await?;
+    let presentation = session.describe().await?;
+    let (index, stream) = presentation
+        .streams
+        .iter()
+        .enumerate()
+        .find(|(_, s)| s.media == "video" && VideoCodec::from_encoding_name(&s.encoding).is_some())
+        .ok_or_else(|| {
+            let found: Vec<String> = presentation
+                .streams
+                .iter()
+                .map(|s| format!("{}/{}", s.media, s.encoding))
+                .collect();
+            RtspError::new(
+                Step::Describe,
+                ErrorKind::Unsupported(format!(
+                    "no supported video stream (the server offers {})",
+                    found.join(", ")
+                )),
+            )
+        })?;
+    let codec = VideoCodec::from_encoding_name(&stream.encoding).unwrap_or(VideoCodec::H264);
+    let parameter_sets = stream.h264_parameter_sets();
+    let payload_type = stream.payload_type;
+    report.codec = Some(codec.as_str().to_owned());
+    session.setup(index).await?;
+
+    let mut decoder = VideoDecoder::spawn("probe", codec, parameter_sets)
+        .map_err(|e| RtspError::new(Step::Decode, ErrorKind::Decode(e.to_string())))?;
+    let mut depacketizer = H264Depacketizer::new();
+    let play_sent = Instant::now();
+    session.play().await?;
+
+    let stats = decoder.stats().clone();
+    let mut last_progress = Instant::now();
+    let mut last_frames = 0;
+    let outcome = loop {
+        let frames = stats.frames();
+        if frames >= opts.frames {
+            break Ok(());
+        }
+        if frames != last_frames {
+            last_frames = frames;
+            last_progress = Instant::now();
+        } else if last_progress.elapsed() > opts.timeout {
+            let message = match stats.last_error() {
+                Some(e) => format!("no picture decoded for {:?} ({e})", opts.timeout),
+                None => format!(
+                    "no picture decoded for {:?} ({} access units received)",
+                    opts.timeout,
+                    stats.access_units.load(Ordering::Relaxed)
+                ),
+            };
+            break Err(RtspError::new(Step::Decode, ErrorKind::Decode(message)));
+        }
+        // Wake at least every 100 ms to check decode progress, even while packets flow.
+        let packet =
+            match tokio::time::timeout(Duration::from_millis(100), session.next_packet()).await {
+                Ok(p) => p,
+                Err(_) => continue,
+            };
+        match packet {
+            Ok(Packet::Rtp { stream, data }) if stream == index => {
+                let Ok((info, payload)) = parse_rtp(&data) else {
+                    continue;
+                };
+                if info.payload_type != payload_type {
+                    continue;
+                }
+                if let Err(e) = depacketizer.push(&info, payload) {
+                    tracing::debug!("depacketize: {e}");
+                }
+                while let Some(au) = depacketizer.pull() {
+                    decoder.push(au);
+                }
+            }
+            Ok(_) => {}
+            Err(e) => break Err(e),
+        }
+    };
+
+    // Let the decoder finish what it has queued before reading the figures.
+    let stats = decoder.stats().clone();
+    let slot = decoder.slot().clone();
+    decoder.stop_and_join();
+    report.frames_decoded = stats.frames();
+    report.access_units = stats.access_units.load(Ordering::Relaxed);
+    report.frames_held_back = stats.held_back.load(Ordering::Relaxed);
+    report.decode_errors = stats.decode_errors.load(Ordering::Relaxed);
+    report.packets_lost = depacketizer.packets_lost;
+    report.latency_ms = stats.mean_latency_ms();
+    report.first_frame_ms = stats
+        .first_frame_at
+        .get()
+        .map(|t| ms(t.saturating_duration_since(play_sent)));
+    if let (Some(frame), _) = slot.latest() {
+        report.width = Some(frame.width);
+        report.height = Some(frame.height);
+    }
+    outcome
+}
+
+fn ms(d: Duration) -> f64 {
+    (d.as_secs_f64() * 1000.0 * 10.0).round() / 10.0
+}

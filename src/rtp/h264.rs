@@ -1,0 +1,525 @@
+//! H.264 over RTP (RFC 6184): a depacketizer that turns packets into access units for the
+//! decoder, and a packetizer for the demo server. Both are sans-I/O.
+//!
+//! Access units are delimited by the RTP marker bit and by a change of RTP timestamp
+//! (RFC 6184 §5.1): every NAL unit with the same timestamp belongs to the same picture. We
+//! deliberately do *not* start a new access unit when an SPS/PPS arrives after a slice, as
+//! H.264 §7.4.1.2.3 would suggest for a byte stream: some cameras (and GStreamer's
+//! `rtph264pay config-interval=-1` with a multi-slice encoder) repeat SPS/PPS between the
+//! slices of one IDR picture, and splitting there would cut that picture in two.
+
+use super::RtpPacketInfo;
+
+/// Annex B start code used when we assemble access units.
+pub const START_CODE: [u8; 4] = [0, 0, 0, 1];
+
+/// NAL unit types (H.264 Table 7-1) that matter here.
+pub mod nal_type {
+    pub const SLICE: u8 = 1;
+    pub const IDR: u8 = 5;
+    pub const SEI: u8 = 6;
+    pub const SPS: u8 = 7;
+    pub const PPS: u8 = 8;
+    pub const AUD: u8 = 9;
+    /// RFC 6184 aggregation and fragmentation units.
+    pub const STAP_A: u8 = 24;
+    pub const STAP_B: u8 = 25;
+    pub const MTAP16: u8 = 26;
+    pub const MTAP24: u8 = 27;
+    pub const FU_A: u8 = 28;
+    pub const FU_B: u8 = 29;
+}
+
+/// The type of a NAL unit from its first byte.
+pub fn nal_unit_type(nal: &[u8]) -> Option<u8> {
+    nal.first().map(|b| b & 0x1f)
+}
+
+/// One coded picture, in Annex B form, with what the decoder needs to know about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessUnit {
+    pub ts_in_90khz: u32,
+    /// NAL units, each preceded by a 4-byte start code.
+    pub data: Vec<u8>,
+    /// Contains an IDR slice: decoding can (re)start here.
+    pub is_idr: bool,
+    /// Packets were lost since the previous access unit or inside this one: the picture (and
+    /// pictures that reference it) may be corrupt until the next IDR.
+    pub loss: bool,
+    /// Number of RTP packets that made up this access unit.
+    pub packets: u32,
+}
+
+impl AccessUnit {
+    /// The NAL units without start codes.
+    pub fn nal_units(&self) -> Vec<&[u8]> {
+        split_annex_b(&self.data)
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum DepacketizeError {
+    #[error("empty RTP payload")]
+    Empty,
+    #[error("NAL unit type {0} (interleaved packetization-mode 2) is not supported")]
+    UnsupportedNalType(u8),
+    #[error("truncated {0} packet")]
+    Truncated(&'static str),
+}
+
+#[derive(Debug, Default)]
+struct PendingAccessUnit {
+    ts_in_90khz: u32,
+    data: Vec<u8>,
+    is_idr: bool,
+    loss: bool,
+    packets: u32,
+}
+
+/// Reassembles RTP packets into [`AccessUnit`]s.
+#[derive(Debug, Default)]
+pub struct H264Depacketizer {
+    pending: Option<PendingAccessUnit>,
+    /// Header byte and data of an FU-A in progress.
+    fragment: Option<Vec<u8>>,
+    last_seq: Option<u16>,
+    /// Loss seen while no access unit was pending; goes onto the next one.
+    loss_carry: bool,
+    ready: std::collections::VecDeque<AccessUnit>,
+    /// Packets lost, counted from sequence number gaps.
+    pub packets_lost: u64,
+}
+
+impl H264Depacketizer {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Feeds one RTP packet. Completed access units are then available from [`Self::pull`].
+    /// An error drops only this packet (and marks the access unit as damaged).
+    pub fn push(&mut self, rtp: &RtpPacketInfo, payload: &[u8]) -> Result<(), DepacketizeError> {
+        if let Some(last) = self.last_seq {
+            let expected = last.wrapping_add(1);
+            if rtp.sequence_number != expected {
+                let gap = rtp.sequence_number.wrapping_sub(expected);
+                // A large "gap" is a reordered or duplicated packet; count only forward gaps.
+                if gap < 0x8000 {
+                    self.packets_lost += u64::from(gap);
+                    self.mark_loss();
+                    self.fragment = None;
+                } else {
+                    // Late or duplicate packet: it belongs to data we already handed on.
+                    return Ok(());
+                }
+            }
+        }
+        self.last_seq = Some(rtp.sequence_number);
+
+        if let Some(p) = &self.pending {
+            if p.ts_in_90khz != rtp.ts_in_clock_rate {
+                // New timestamp without the marker on the previous picture (the marked packet
+                // was lost, or the camera never sets it): the previous picture is complete.
+                self.finish_pending();
+            }
+        }
+        let result = self.push_payload(rtp, payload);
+        if result.is_err() {
+            self.mark_loss();
+        }
+        if rtp.marker {
+            self.fragment = None;
+            self.finish_pending();
+        }
+        result
+    }
+
+    /// The next completed access unit, oldest first.
+    pub fn pull(&mut self) -> Option<AccessUnit> {
+        self.ready.pop_front()
+    }
+
+    fn mark_loss(&mut self) {
+        match &mut self.pending {
+            Some(p) => p.loss = true,
+            None => self.loss_carry = true,
+        }
+    }
+
+    fn pending_for(&mut self, ts_in_90khz: u32) -> &mut PendingAccessUnit {
+        let carry = std::mem::take(&mut self.loss_carry);
+        self.pending.get_or_insert_with(|| PendingAccessUnit {
+            ts_in_90khz,
+            loss: carry,
+            ..Default::default()
+        })
+    }
+
+    fn append_nal(&mut self, ts_in_90khz: u32, nal: &[u8]) {
+        if nal.is_empty() {
+            return;
+        }
+        let au = self.pending_for(ts_in_90khz);
+        if nal_unit_type(nal) == Some(nal_type::IDR) {
+            au.is_idr = true;
+        }
+        au.data.extend_from_slice(&START_CODE);
+        au.data.extend_from_slice(nal);
+    }
+
+    fn push_payload(
+        &mut self,
+        rtp: &RtpPacketInfo,
+        payload: &[u8],
+    ) -> Result<(), DepacketizeError> {
+        let ts = rtp.ts_in_clock_rate;
+        let header = *payload.first().ok_or(DepacketizeError::Empty)?;
+        self.pending_for(ts).packets += 1;
+        match header & 0x1f {
+            1..=23 => {
+                self.fragment = None;
+                self.append_nal(ts, payload);
+            }
+            nal_type::STAP_A => {
+                // RFC 6184 §5.7.1: 16-bit size, NAL unit, repeated.
+                self.fragment = None;
+                let mut rest = payload.get(1..).unwrap_or_default();
+                while !rest.is_empty() {
+                    let size_bytes = rest.get(..2).ok_or(DepacketizeError::Truncated("STAP-A"))?;
+                    let size = usize::from(u16::from_be_bytes([size_bytes[0], size_bytes[1]]));
+                    let nal = rest
+                        .get(2..2 + size)
+                        .ok_or(DepacketizeError::Truncated("STAP-A"))?;
+                    self.append_nal(ts, nal);
+                    rest = rest.get(2 + size..).unwrap_or_default();
+                }
+            }
+            nal_type::FU_A => {
+                // RFC 6184 §5.8: FU indicator, FU header (S, E, R, type), fragment.
+                let fu_header = *payload.get(1).ok_or(DepacketizeError::Truncated("FU-A"))?;
+                let fragment = payload.get(2..).unwrap_or_default();
+                let start = fu_header & 0x80 != 0;
+                let end = fu_header & 0x40 != 0;
+                if start {
+                    let mut nal = Vec::with_capacity(fragment.len() * 8);
+                    nal.push((header & 0xe0) | (fu_header & 0x1f));
+                    nal.extend_from_slice(fragment);
+                    self.fragment = Some(nal);
+                } else if let Some(nal) = &mut self.fragment {
+                    nal.extend_from_slice(fragment);
+                } else {
+                    // A middle or end fragment whose start we never saw: lost.
+                    self.mark_loss();
+                    return Ok(());
+                }
+                if end {
+                    if let Some(nal) = self.fragment.take() {
+                        self.append_nal(ts, &nal);
+                    }
+                }
+            }
+            t @ (nal_type::STAP_B | nal_type::MTAP16 | nal_type::MTAP24 | nal_type::FU_B) => {
+                return Err(DepacketizeError::UnsupportedNalType(t));
+            }
+            other => return Err(DepacketizeError::UnsupportedNalType(other)),
+        }
+        Ok(())
+    }
+
+    fn finish_pending(&mut self) {
+        if let Some(p) = self.pending.take() {
+            if self.fragment.is_some() {
+                // An unfinished fragment belongs to a picture we are closing: it is lost.
+                self.fragment = None;
+            }
+            if p.data.is_empty() {
+                self.loss_carry |= p.loss;
+                return;
+            }
+            self.ready.push_back(AccessUnit {
+                ts_in_90khz: p.ts_in_90khz,
+                data: p.data,
+                is_idr: p.is_idr,
+                loss: p.loss,
+                packets: p.packets,
+            });
+        }
+    }
+}
+
+/// Splits Annex B data into NAL units (without start codes). Tolerates 3- and 4-byte start
+/// codes and junk before the first one.
+pub fn split_annex_b(data: &[u8]) -> Vec<&[u8]> {
+    let mut starts = Vec::new();
+    let mut i = 0;
+    while i + 3 <= data.len() {
+        if data[i] == 0 && data[i + 1] == 0 && data[i + 2] == 1 {
+            starts.push(i + 3);
+            i += 3;
+        } else {
+            i += 1;
+        }
+    }
+    let mut nals = Vec::with_capacity(starts.len());
+    for (n, &start) in starts.iter().enumerate() {
+        let mut end = starts.get(n + 1).map_or(data.len(), |&next| next - 3);
+        // Trailing zero bytes belong to the next 4-byte start code (or are trailing_zero_8bits).
+        while end > start && data[end - 1] == 0 {
+            end -= 1;
+        }
+        if end > start {
+            nals.push(&data[start..end]);
+        }
+    }
+    nals
+}
+
+/// Splits access units into RTP packets (RFC 6184 packetization-mode 1: single NAL unit
+/// packets, FU-A for NAL units larger than the MTU). Used by the demo server.
+#[derive(Debug)]
+pub struct H264Packetizer {
+    payload_type: u8,
+    ssrc: u32,
+    next_seq: u16,
+    max_payload: usize,
+}
+
+impl H264Packetizer {
+    pub fn new(payload_type: u8, ssrc: u32, initial_seq: u16, max_payload: usize) -> Self {
+        Self {
+            payload_type,
+            ssrc,
+            next_seq: initial_seq,
+            max_payload: max_payload.max(16),
+        }
+    }
+
+    /// The sequence number the next packet will carry.
+    pub fn next_sequence_number(&self) -> u16 {
+        self.next_seq
+    }
+
+    /// Packetizes one access unit; the last packet carries the marker bit.
+    pub fn packetize(&mut self, ts_in_90khz: u32, nal_units: &[&[u8]]) -> Vec<Vec<u8>> {
+        let mut payloads: Vec<Vec<u8>> = Vec::new();
+        for nal in nal_units.iter().filter(|n| !n.is_empty()) {
+            if nal.len() <= self.max_payload {
+                payloads.push(nal.to_vec());
+                continue;
+            }
+            let indicator = (nal[0] & 0xe0) | nal_type::FU_A;
+            let kind = nal[0] & 0x1f;
+            let body = &nal[1..];
+            let chunk = self.max_payload - 2;
+            let count = body.len().div_ceil(chunk);
+            for (i, part) in body.chunks(chunk).enumerate() {
+                let mut fu_header = kind;
+                if i == 0 {
+                    fu_header |= 0x80;
+                }
+                if i + 1 == count {
+                    fu_header |= 0x40;
+                }
+                let mut p = Vec::with_capacity(part.len() + 2);
+                p.push(indicator);
+                p.push(fu_header);
+                p.extend_from_slice(part);
+                payloads.push(p);
+            }
+        }
+        let last = payloads.len().saturating_sub(1);
+        payloads
+            .iter()
+            .enumerate()
+            .map(|(i, payload)| {
+                let seq = self.next_seq;
+                self.next_seq = self.next_seq.wrapping_add(1);
+                rtp_types::RtpPacketBuilder::<&[u8], &[u8]>::new()
+                    .payload_type(self.payload_type)
+                    .sequence_number(seq)
+                    .timestamp(ts_in_90khz)
+                    .ssrc(self.ssrc)
+                    .marker_bit(i == last)
+                    .payload(payload.as_slice())
+                    .write_vec_unchecked()
+            })
+            .collect()
+    }
+}
+
+/// Feeds arbitrary bytes, cut into pseudo-packets, through the depacketizer (fuzz target).
+pub fn fuzz_depacketize(data: &[u8]) -> usize {
+    let mut depacketizer = H264Depacketizer::new();
+    let mut units = 0;
+    for chunk in data.split(|&b| b == 0xA5) {
+        if let Ok((info, payload)) = super::parse_rtp(chunk) {
+            let _ = depacketizer.push(&info, payload);
+        }
+        while depacketizer.pull().is_some() {
+            units += 1;
+        }
+    }
+    units
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rtp::parse_rtp;
+
+    const SPS: &[u8] = &[0x67, 0x42, 0xc0, 0x1f, 0xd9];
+    const PPS: &[u8] = &[0x68, 0xcb, 0x83, 0xcb, 0x20];
+
+    fn idr(len: usize, tag: u8) -> Vec<u8> {
+        let mut v = vec![0x65, 0x88];
+        v.extend((0..len).map(|i| (i as u8) ^ tag | 1));
+        v
+    }
+
+    fn non_idr(len: usize) -> Vec<u8> {
+        let mut v = vec![0x41, 0x9a];
+        v.extend((0..len).map(|i| (i as u8) | 1));
+        v
+    }
+
+    fn depacketize_all(packets: &[Vec<u8>]) -> (Vec<AccessUnit>, H264Depacketizer) {
+        let mut d = H264Depacketizer::new();
+        let mut out = Vec::new();
+        for p in packets {
+            let (info, payload) = parse_rtp(p).unwrap();
+            d.push(&info, payload).unwrap();
+            while let Some(au) = d.pull() {
+                out.push(au);
+            }
+        }
+        (out, d)
+    }
+
+    #[test]
+    fn round_trip_single_fu_a_and_marker() {
+        let mut pk = H264Packetizer::new(96, 7, 65530, 100);
+        let big = idr(1000, 3);
+        let small = non_idr(50);
+        let mut packets = pk.packetize(0, &[SPS, PPS, &big]);
+        assert!(packets.len() > 10, "FU-A used");
+        packets.extend(pk.packetize(3000, &[&small]));
+        let (aus, d) = depacketize_all(&packets);
+        assert_eq!(aus.len(), 2);
+        assert_eq!(aus[0].nal_units(), vec![SPS, PPS, big.as_slice()]);
+        assert!(aus[0].is_idr && !aus[0].loss);
+        assert_eq!(aus[1].nal_units(), vec![small.as_slice()]);
+        assert!(!aus[1].is_idr);
+        assert_eq!(aus[1].ts_in_90khz, 3000);
+        assert_eq!(d.packets_lost, 0, "sequence wrap is not loss");
+    }
+
+    #[test]
+    fn parameter_sets_between_slices_stay_in_one_access_unit() {
+        // What x264 with sliced threads + rtph264pay config-interval=-1 sends.
+        let (s1, s2) = (idr(300, 1), idr(300, 2));
+        let mut pk = H264Packetizer::new(96, 1, 0, 1400);
+        let packets = pk.packetize(9000, &[SPS, PPS, &s1, SPS, PPS, &s2]);
+        let (aus, _) = depacketize_all(&packets);
+        assert_eq!(aus.len(), 1);
+        assert_eq!(aus[0].nal_units().len(), 6);
+    }
+
+    #[test]
+    fn stap_a() {
+        let mut payload = vec![nal_type::STAP_A];
+        for nal in [SPS, PPS] {
+            payload.extend_from_slice(&(nal.len() as u16).to_be_bytes());
+            payload.extend_from_slice(nal);
+        }
+        let stap = rtp_types::RtpPacketBuilder::<&[u8], &[u8]>::new()
+            .payload_type(96)
+            .sequence_number(1)
+            .timestamp(10)
+            .payload(payload.as_slice())
+            .write_vec_unchecked();
+        let mut pk = H264Packetizer::new(96, 0, 2, 1400);
+        let mut packets = vec![stap];
+        packets.extend(pk.packetize(10, &[&idr(10, 0)]));
+        let (aus, _) = depacketize_all(&packets);
+        assert_eq!(aus.len(), 1);
+        assert_eq!(aus[0].nal_units().len(), 3);
+        assert!(aus[0].is_idr);
+    }
+
+    #[test]
+    fn truncated_stap_a_is_an_error_and_marks_loss() {
+        let mut d = H264Depacketizer::new();
+        let info = RtpPacketInfo {
+            sequence_number: 1,
+            ts_in_clock_rate: 5,
+            ssrc: 0,
+            marker: false,
+            payload_type: 96,
+        };
+        assert_eq!(
+            d.push(&info, &[24, 0, 50, 1, 2]),
+            Err(DepacketizeError::Truncated("STAP-A"))
+        );
+        let info2 = RtpPacketInfo {
+            sequence_number: 2,
+            marker: true,
+            ..info
+        };
+        d.push(&info2, &non_idr(4)).unwrap();
+        assert!(d.pull().unwrap().loss);
+    }
+
+    #[test]
+    fn lost_packet_marks_access_unit_and_timestamp_change_closes_it() {
+        let mut pk = H264Packetizer::new(96, 1, 100, 200);
+        let mut packets = pk.packetize(0, &[&idr(1000, 1)]);
+        packets.extend(pk.packetize(3000, &[&non_idr(100)]));
+        packets.extend(pk.packetize(6000, &[&non_idr(100)]));
+        // Drop a middle FU-A fragment of the first picture.
+        packets.remove(2);
+        let (aus, d) = depacketize_all(&packets);
+        assert_eq!(d.packets_lost, 1);
+        // The damaged IDR lost a fragment; its NAL was dropped, so only later pictures remain,
+        // and the first of them carries the loss flag.
+        assert!(aus.iter().any(|a| a.loss));
+        assert!(!aus.last().unwrap().loss);
+
+        // Missing marker: the next timestamp completes the picture.
+        let mut pk = H264Packetizer::new(96, 1, 0, 1400);
+        let mut a = pk.packetize(0, &[&non_idr(10)]);
+        let b = pk.packetize(3000, &[&non_idr(10)]);
+        let mut first = a.remove(0);
+        first[1] &= 0x7f; // clear marker
+        let (aus, _) = depacketize_all(&[first, b[0].clone()]);
+        assert_eq!(aus.len(), 2);
+    }
+
+    #[test]
+    fn annex_b_split() {
+        let data = [
+            0, 0, 0, 1, 0x67, 1, 0, 0, 1, 0x68, 2, 0, 0, 0, 0, 1, 0x65, 0, 3,
+        ];
+        assert_eq!(
+            split_annex_b(&data),
+            vec![&[0x67, 1][..], &[0x68, 2][..], &[0x65, 0, 3][..]]
+        );
+        assert!(split_annex_b(&[1, 2, 3]).is_empty());
+    }
+
+    #[test]
+    fn fuzz_smoke() {
+        let mut seed = 99u32;
+        for len in 0..3000 {
+            let data: Vec<u8> = (0..len % 500)
+                .map(|i| {
+                    seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12345);
+                    if i % 40 == 0 {
+                        0x80
+                    } else {
+                        (seed >> 16) as u8
+                    }
+                })
+                .collect();
+            fuzz_depacketize(&data);
+        }
+    }
+}

@@ -1,0 +1,12 @@
+//! The RTSP client: URL handling, message framing, SDP, authentication and the session.
+
+pub mod auth;
+pub mod client;
+pub mod error;
+pub mod message;
+pub mod sdp;
+pub mod url;
+
+pub use client::{ClientOptions, MethodRecord, Packet, RtspSession, Transport};
+pub use error::{ErrorKind, RtspError, Step};
+pub use url::{CameraUrl, Credentials};
