@@ -40,7 +40,7 @@ pub struct ProbeReport {
     pub packets_lost: u64,
     /// From sending PLAY to the first decoded frame.
     pub first_frame_ms: Option<f64>,
-    /// Mean capture→decode latency, for streams that stamp capture time (Vedette demo server).
+    /// Median capture→decode latency, for streams that stamp capture time (Vedette demo server).
     pub latency_ms: Option<f64>,
     pub elapsed_ms: f64,
     pub methods: Vec<MethodRecord>,
@@ -235,7 +235,7 @@ async fn play_and_decode(
     report.frames_held_back = stats.held_back.load(Ordering::Relaxed);
     report.decode_errors = stats.decode_errors.load(Ordering::Relaxed);
     report.packets_lost = depacketizer.packets_lost;
-    report.latency_ms = stats.mean_latency_ms();
+    report.latency_ms = stats.median_latency_ms().map(|l| l as f64);
     report.first_frame_ms = stats
         .first_frame_at
         .get()

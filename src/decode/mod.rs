@@ -117,19 +117,26 @@ pub struct DecoderStats {
     pub decode_errors: AtomicU64,
     pub first_frame_at: OnceLock<Instant>,
     pub last_error: Mutex<Option<String>>,
-    /// Sum and count of capture→decode latency for frames that carry a timecode.
-    pub latency_ms_sum: AtomicU64,
-    pub latency_samples: AtomicU64,
+    /// Capture→decode latency of the most recent frames that carry a timecode.
+    pub latency_ms: Mutex<std::collections::VecDeque<u64>>,
 }
+
+/// Latency samples kept for the median.
+const LATENCY_SAMPLES: usize = 256;
 
 impl DecoderStats {
     pub fn frames(&self) -> u64 {
         self.frames_decoded.load(Ordering::Relaxed)
     }
 
-    pub fn mean_latency_ms(&self) -> Option<f64> {
-        let n = self.latency_samples.load(Ordering::Relaxed);
-        (n > 0).then(|| self.latency_ms_sum.load(Ordering::Relaxed) as f64 / n as f64)
+    /// Median capture→decode latency of recent frames. The median, not the mean: a new
+    /// viewer first gets the server's cached pictures since the last keyframe, which are
+    /// older than live ones and would skew a mean.
+    pub fn median_latency_ms(&self) -> Option<u64> {
+        let samples = self.latency_ms.lock().ok()?;
+        let mut sorted: Vec<u64> = samples.iter().copied().collect();
+        sorted.sort_unstable();
+        sorted.get(sorted.len() / 2).copied()
     }
 
     pub fn last_error(&self) -> Option<String> {
@@ -337,10 +344,12 @@ impl DecodeWorker {
         if let Some(capture_ms) = video.capture_ms {
             let now_ms = unix_millis();
             if let Some(latency) = now_ms.checked_sub(capture_ms).filter(|&l| l < 60_000) {
-                self.stats
-                    .latency_ms_sum
-                    .fetch_add(latency, Ordering::Relaxed);
-                self.stats.latency_samples.fetch_add(1, Ordering::Relaxed);
+                if let Ok(mut samples) = self.stats.latency_ms.lock() {
+                    if samples.len() == LATENCY_SAMPLES {
+                        samples.pop_front();
+                    }
+                    samples.push_back(latency);
+                }
             }
         }
         self.stats.frames_decoded.fetch_add(1, Ordering::Relaxed);

@@ -65,6 +65,9 @@ impl FrameSlot {
             .changed
             .wait_timeout_while(guard, timeout, |i| i.generation <= generation)
             .ok()?;
+        if guard.generation <= generation {
+            return None;
+        }
         guard.frame.clone().map(|f| (f, guard.generation))
     }
 
