@@ -7,7 +7,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 
 use vedette::config::Config;
-use vedette::demo::{DemoOptions, Fault};
+use vedette::demo::{DemoCredentials, DemoOptions, Fault};
 use vedette::probe::{run_probe, ProbeOptions};
 use vedette::rtsp::{Credentials, Transport};
 
@@ -73,9 +73,16 @@ struct DemoArgs {
     height: u32,
     #[arg(long, default_value_t = 25)]
     fps: u32,
-    /// Misbehave on purpose, for tests: close-in-describe, stall-describe.
+    /// Misbehave on purpose, for tests.
     #[arg(long, value_enum)]
     fault: Option<Fault>,
+    /// Require Digest authentication as this user; the password is read from the
+    /// VEDETTE_DEMO_PASSWORD environment variable.
+    #[arg(long, value_name = "NAME")]
+    auth_user: Option<String>,
+    /// Session timeout announced to clients, in seconds (they keep alive at half of it).
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..))]
+    session_timeout: u32,
 }
 
 fn main() -> ExitCode {
@@ -177,6 +184,16 @@ fn demo_server(args: DemoArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let auth = match args.auth_user {
+        Some(username) => match std::env::var("VEDETTE_DEMO_PASSWORD") {
+            Ok(password) if !password.is_empty() => Some(DemoCredentials { username, password }),
+            _ => {
+                eprintln!("demo server: --auth-user needs the password in VEDETTE_DEMO_PASSWORD");
+                return ExitCode::FAILURE;
+            }
+        },
+        None => None,
+    };
     let opts = DemoOptions {
         port: args.port,
         cameras: usize::from(args.cameras),
@@ -184,6 +201,8 @@ fn demo_server(args: DemoArgs) -> ExitCode {
         height: args.height,
         fps: args.fps,
         fault: args.fault,
+        auth,
+        session_timeout: args.session_timeout,
     };
     let result = rt.block_on(async move {
         let server = vedette::demo::DemoServer::start(opts).await?;

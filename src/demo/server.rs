@@ -14,6 +14,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::broadcast::error::RecvError;
 use tokio::task::JoinHandle;
 
+use super::digest::{self, DemoCredentials};
 use super::encoder::{CameraFeed, DemoCamera, EncodedFrame, EncoderError};
 use crate::rtp::h264::H264Packetizer;
 use crate::rtsp::message::{
@@ -27,7 +28,18 @@ pub enum Fault {
     CloseInDescribe,
     /// Never answer DESCRIBE (the connection stays open).
     StallDescribe,
+    /// With `--auth-user`: answer the first authenticated PLAY with 401 `stale=TRUE` and a new
+    /// nonce, as a camera whose nonce expired would.
+    StaleNonce,
+    /// Leave GET_PARAMETER out of `Public` and answer it with 501, like cameras that only take
+    /// OPTIONS as keepalive.
+    NoGetParameter,
+    /// Drop one RTP packet in every 150, as a lossy network would.
+    DropPackets,
 }
+
+/// Packets per dropped packet under [`Fault::DropPackets`].
+const DROP_ONE_IN: u64 = 150;
 
 #[derive(Debug, Clone)]
 pub struct DemoOptions {
@@ -37,6 +49,10 @@ pub struct DemoOptions {
     pub height: u32,
     pub fps: u32,
     pub fault: Option<Fault>,
+    /// Require Digest authentication with these credentials.
+    pub auth: Option<DemoCredentials>,
+    /// The session timeout announced in SETUP answers, in seconds.
+    pub session_timeout: u32,
 }
 
 impl Default for DemoOptions {
@@ -48,6 +64,8 @@ impl Default for DemoOptions {
             height: 360,
             fps: 25,
             fault: None,
+            auth: None,
+            session_timeout: 60,
         }
     }
 }
@@ -73,6 +91,8 @@ struct Shared {
     feeds: Vec<Arc<CameraFeed>>,
     fault: Option<Fault>,
     fps: u32,
+    auth: Option<DemoCredentials>,
+    session_timeout: u32,
 }
 
 impl DemoServer {
@@ -97,6 +117,8 @@ impl DemoServer {
             feeds: cameras.iter().map(|c| c.feed.clone()).collect(),
             fault: opts.fault,
             fps: opts.fps,
+            auth: opts.auth,
+            session_timeout: opts.session_timeout,
         });
         let accept_task = tokio::spawn(async move {
             loop {
@@ -157,6 +179,9 @@ struct Connection {
     setup: Option<(usize, u8)>,
     packetizer: H264Packetizer,
     playing: Option<Playing>,
+    nonce: String,
+    stale_nonce_sent: bool,
+    packets_sent: u64,
 }
 
 enum Event {
@@ -176,6 +201,9 @@ impl Connection {
             setup: None,
             packetizer: H264Packetizer::new(96, rand::random(), rand::random(), 1400),
             playing: None,
+            nonce: digest::new_nonce(),
+            stale_nonce_sent: false,
+            packets_sent: 0,
         }
     }
 
@@ -259,6 +287,11 @@ impl Connection {
         let nal_refs: Vec<&[u8]> = frame.nal_units.iter().map(Vec::as_slice).collect();
         let mut out = Vec::with_capacity(nal_refs.iter().map(|n| n.len() + 32).sum());
         for packet in self.packetizer.packetize(frame.ts_in_90khz, &nal_refs) {
+            self.packets_sent += 1;
+            if self.shared.fault == Some(Fault::DropPackets) && self.packets_sent % DROP_ONE_IN == 0
+            {
+                continue;
+            }
             if let Some(f) = interleaved_frame(channel, &packet) {
                 out.extend_from_slice(&f);
             }
@@ -279,11 +312,29 @@ impl Connection {
             .header(headers::CSEQ, cseq.clone())
             .header(headers::SERVER, "Vedette demo server");
         let mut body = Vec::new();
+        if let Some(challenge) = self.authentication_challenge(&req) {
+            builder = builder.header(headers::WWW_AUTHENTICATE, challenge);
+            let mut response = builder.reason_phrase("Unauthorized").build(Vec::new());
+            response.set_status(StatusCode::Unauthorized);
+            self.stream
+                .write_all(&serialize_response(&response))
+                .await?;
+            return Ok(true);
+        }
+        let no_get_parameter = self.shared.fault == Some(Fault::NoGetParameter);
+        let session_header = format!(
+            "{};timeout={}",
+            self.session_id, self.shared.session_timeout
+        );
         let status = match req.method() {
             Method::Options => {
                 builder = builder.header(
                     headers::PUBLIC,
-                    "OPTIONS, DESCRIBE, SETUP, PLAY, PAUSE, GET_PARAMETER, TEARDOWN",
+                    if no_get_parameter {
+                        "OPTIONS, DESCRIBE, SETUP, PLAY, PAUSE, TEARDOWN"
+                    } else {
+                        "OPTIONS, DESCRIBE, SETUP, PLAY, PAUSE, GET_PARAMETER, TEARDOWN"
+                    },
                 );
                 StatusCode::Ok
             }
@@ -299,7 +350,7 @@ impl Connection {
                     tokio::time::sleep(Duration::from_secs(3600)).await;
                     return Ok(false);
                 }
-                (Some(cam), None) => match self.sdp(cam).await {
+                (Some(cam), _) => match self.sdp(cam).await {
                     Some(sdp) => {
                         builder = builder
                             .header(headers::CONTENT_TYPE, "application/sdp")
@@ -312,7 +363,7 @@ impl Connection {
                     }
                     None => StatusCode::ServiceUnavailable,
                 },
-                (None, None) => StatusCode::NotFound,
+                (None, _) => StatusCode::NotFound,
             },
             Method::Setup => {
                 let transport = req
@@ -340,7 +391,7 @@ impl Connection {
                                     channel.wrapping_add(1)
                                 ),
                             )
-                            .header(headers::SESSION, format!("{};timeout=60", self.session_id));
+                            .header(headers::SESSION, session_header);
                         StatusCode::Ok
                     }
                 }
@@ -359,7 +410,7 @@ impl Connection {
                         });
                     }
                     builder = builder
-                        .header(headers::SESSION, format!("{};timeout=60", self.session_id))
+                        .header(headers::SESSION, session_header)
                         .header(headers::RANGE, "npt=now-")
                         .header(
                             headers::RTP_INFO,
@@ -381,6 +432,7 @@ impl Connection {
                     StatusCode::Ok
                 }
             },
+            Method::GetParameter if no_get_parameter => StatusCode::NotImplemented,
             Method::GetParameter => match self.check_session(&req) {
                 Err(status) if self.setup.is_some() => status,
                 _ => StatusCode::Ok,
@@ -403,6 +455,31 @@ impl Connection {
             .write_all(&serialize_response(&response))
             .await?;
         Ok(true)
+    }
+
+    /// With authentication on, the challenge to answer this request with, if any. OPTIONS is
+    /// open, as on most cameras.
+    fn authentication_challenge(&mut self, req: &Request<Vec<u8>>) -> Option<String> {
+        let creds = self.shared.auth.as_ref()?;
+        if *req.method() == Method::Options {
+            return None;
+        }
+        let method = <&str>::from(req.method());
+        let authorized = req
+            .header(&headers::AUTHORIZATION)
+            .is_some_and(|a| digest::verify(a.as_str(), method, creds, &self.nonce));
+        if !authorized {
+            return Some(digest::challenge(&self.nonce, false));
+        }
+        if self.shared.fault == Some(Fault::StaleNonce)
+            && *req.method() == Method::Play
+            && !self.stale_nonce_sent
+        {
+            self.stale_nonce_sent = true;
+            self.nonce = digest::new_nonce();
+            return Some(digest::challenge(&self.nonce, true));
+        }
+        None
     }
 
     fn check_session(&self, req: &Request<Vec<u8>>) -> Result<(usize, u8), StatusCode> {
@@ -461,6 +538,7 @@ impl Connection {
 fn reason(status: StatusCode) -> &'static str {
     match status {
         StatusCode::Ok => "OK",
+        StatusCode::Unauthorized => "Unauthorized",
         StatusCode::NotFound => "Not Found",
         StatusCode::SessionNotFound => "Session Not Found",
         StatusCode::UnsupportedTransport => "Unsupported Transport",

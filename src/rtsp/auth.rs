@@ -110,7 +110,11 @@ mod tests {
             .unwrap();
         assert!(v.starts_with("Digest "), "{v}");
         // HA1 = MD5(admin:GStreamer RTSP Server:secret), HA2 = MD5(DESCRIBE:rtsp://h/test),
-        // response = MD5(HA1:0a4f113b:HA2), computed independently.
+        // response = MD5(HA1:0a4f113b:HA2), computed independently with Python's hashlib.
+        assert!(
+            v.contains(r#"response="cdac8ce80584876bb5a0b95fd0fadfbb""#),
+            "{v}"
+        );
         assert!(v.contains(r#"uri="rtsp://h/test""#), "{v}");
         assert!(!v.contains("secret"));
     }

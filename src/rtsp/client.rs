@@ -441,11 +441,16 @@ impl RtspSession {
     fn on_unsolicited_response(&mut self, resp: &Response<Vec<u8>>) {
         let status = u16::from(resp.status());
         // Fill in the status of the keepalive this answers.
-        if let Some(record) = self.methods.iter_mut().rev().find(|r| r.status.is_none()) {
-            record.status = Some(status);
-        }
+        let Some(record) = self.methods.iter_mut().rev().find(|r| r.status.is_none()) else {
+            return;
+        };
+        record.status = Some(status);
         if !resp.status().is_success() {
-            tracing::warn!(status, url = %self.url, "keepalive answered with an error");
+            tracing::warn!(status, method = %record.method, url = %self.url, "keepalive refused");
+            // Some cameras list GET_PARAMETER but refuse it: fall back to OPTIONS.
+            if record.method == "GET_PARAMETER" {
+                self.server_methods.retain(|m| m != "GET_PARAMETER");
+            }
         }
     }
 
