@@ -19,6 +19,13 @@ DEBIAN_PACKAGES=(
     gstreamer1.0-plugins-ugly gstreamer1.0-plugins-bad
     gir1.2-gstreamer-1.0 gir1.2-gst-rtsp-server-1.0 python3-gi
     ca-certificates curl
+    # The window (eframe/wgpu): X11 and Wayland client libraries, and Mesa so wgpu finds an
+    # adapter without a GPU (lavapipe for Vulkan, llvmpipe for GL).
+    libx11-6 libx11-xcb1 libxcursor1 libxrandr2 libxi6 libxkbcommon0 libxkbcommon-x11-0
+    libwayland-client0 libwayland-cursor0 libwayland-egl1 libvulkan1 mesa-vulkan-drivers
+    libegl1 libgl1 libgl1-mesa-dri
+    # Tests of the real window: a private X server (screenshots are grabbed with ffmpeg).
+    xvfb xauth
 )
 BREW_FORMULAE=(pkg-config ffmpeg gstreamer gst-rtsp-server pygobject3)
 RUST_COMPONENTS=(rustfmt clippy)

@@ -74,6 +74,53 @@ impl Config {
     pub fn camera(&self, name: &str) -> Option<&CameraConfig> {
         self.cameras.iter().find(|c| c.name == name)
     }
+
+    /// The config file in the platform's config directory
+    /// (`~/.config/vedette/config.toml` on Linux).
+    pub fn default_path() -> Option<PathBuf> {
+        directories::ProjectDirs::from("dev", "vedette", "Vedette")
+            .map(|dirs| dirs.config_dir().join("config.toml"))
+    }
+}
+
+/// Window size and layout, kept apart from the user's config so that saving them never
+/// rewrites (or loses the comments of) the file the user edits.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct UiState {
+    pub window_size: Option<[f32; 2]>,
+    /// Grid columns; `None` sizes the grid to the camera count.
+    pub columns: Option<usize>,
+    pub overlays_hidden: bool,
+}
+
+impl UiState {
+    /// `config.toml` → `config.ui-state.toml`, beside it.
+    pub fn path_for(config_path: &Path) -> PathBuf {
+        let stem = config_path
+            .file_stem()
+            .map_or_else(|| "config".into(), |s| s.to_string_lossy().into_owned());
+        config_path.with_file_name(format!("{stem}.ui-state.toml"))
+    }
+
+    /// Loads the state; anything unreadable is ignored (it is only a convenience).
+    pub fn load(path: &Path) -> Self {
+        std::fs::read_to_string(path)
+            .ok()
+            .and_then(|t| toml::from_str(&t).ok())
+            .unwrap_or_default()
+    }
+
+    /// Writes atomically (temp file + rename).
+    pub fn save(&self, path: &Path) -> std::io::Result<()> {
+        let text = toml::to_string(self).map_err(std::io::Error::other)?;
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let tmp = path.with_extension("toml.tmp");
+        std::fs::write(&tmp, text)?;
+        std::fs::rename(&tmp, path)
+    }
 }
 
 fn line_column(text: &str, offset: usize) -> (usize, usize) {
@@ -102,6 +149,23 @@ mod tests {
         let (line, column, msg) =
             Config::parse("[[cameras]]\nname = \"Door\"\nurl = rtsp://x\n").unwrap_err();
         assert_eq!((line, column), (3, 7), "{msg}");
+    }
+
+    #[test]
+    fn ui_state_round_trip_beside_the_config() {
+        let dir = std::env::temp_dir().join(format!("vedette-ui-state-{}", std::process::id()));
+        let path = UiState::path_for(&dir.join("walls.toml"));
+        assert_eq!(path, dir.join("walls.ui-state.toml"));
+        let state = UiState {
+            window_size: Some([800.0, 600.0]),
+            columns: Some(3),
+            overlays_hidden: true,
+        };
+        state.save(&path).unwrap();
+        assert_eq!(UiState::load(&path), state);
+        std::fs::write(&path, "garbage = [").unwrap();
+        assert_eq!(UiState::load(&path), UiState::default());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -3,10 +3,14 @@
 //! The stream path is socket → [`rtsp`] → [`rtp`] access units → [`decode`] → YUV frames.
 //! `ARCHITECTURE.md` describes the modules and threads.
 
+pub mod camera;
 pub mod config;
 pub mod decode;
 pub mod demo;
+pub mod pipeline;
 pub mod probe;
+pub mod render;
 pub mod rtp;
 pub mod rtsp;
 pub mod timecode;
+pub mod ui;

@@ -6,10 +6,12 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
-use vedette::config::Config;
-use vedette::demo::{DemoCredentials, DemoOptions, Fault};
+use vedette::camera::CameraSpec;
+use vedette::config::{Config, UiState};
+use vedette::demo::{DemoCredentials, DemoOptions, DemoServer, Fault};
 use vedette::probe::{run_probe, ProbeOptions};
 use vedette::rtsp::{Credentials, Transport};
+use vedette::ui::{AppSetup, VedetteApp};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -94,24 +96,119 @@ fn main() -> ExitCode {
         )
         .init();
     let cli = Cli::parse();
-    let config = match &cli.config {
-        Some(path) => match Config::load(path) {
-            Ok(c) => c,
-            Err(e) => {
-                eprintln!("config: {e}");
-                return ExitCode::FAILURE;
-            }
-        },
-        None => Config::default(),
-    };
+    let config_path = cli.config.clone().or_else(Config::default_path);
+    let config = config_path.as_deref().map(Config::load);
     match cli.command {
-        Some(Command::Probe(args)) => probe(args, &config),
-        Some(Command::DemoServer(args)) => demo_server(args),
-        None => {
-            eprintln!(
-                "The camera wall is not built yet. Try:\n  vedette demo-server &\n  vedette probe rtsp://127.0.0.1:8554/cam1"
-            );
-            ExitCode::SUCCESS
+        Some(command) => {
+            let config = match config {
+                // A broken config named on the command line is an error; a broken default
+                // one must not stop a probe of an explicit URL.
+                Some(Err(e)) if cli.config.is_some() => {
+                    eprintln!("config: {e}");
+                    return ExitCode::FAILURE;
+                }
+                Some(Err(e)) => {
+                    tracing::warn!("ignoring the config: {e}");
+                    Config::default()
+                }
+                Some(Ok(c)) => c,
+                None => Config::default(),
+            };
+            match command {
+                Command::Probe(args) => probe(args, &config),
+                Command::DemoServer(args) => demo_server(args),
+            }
+        }
+        None => wall(config_path, config),
+    }
+}
+
+/// Opens the camera wall. A config that fails to parse is shown in the window and left as it
+/// is; with no cameras configured, the built-in demo cameras are shown.
+fn wall(
+    config_path: Option<PathBuf>,
+    config: Option<Result<Config, vedette::config::ConfigError>>,
+) -> ExitCode {
+    let runtime = match runtime() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cannot start: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let (config, config_error) = match config {
+        Some(Ok(c)) => (c, None),
+        Some(Err(e)) => {
+            tracing::error!("{e}");
+            (Config::default(), Some(e.to_string()))
+        }
+        None => (Config::default(), None),
+    };
+    let mut demo = None;
+    let mut cameras: Vec<CameraSpec> = config
+        .cameras
+        .iter()
+        .map(|c| CameraSpec {
+            name: c.name.clone(),
+            url: c.url.clone(),
+            transport: c.transport,
+            credentials: None,
+        })
+        .collect();
+    if cameras.is_empty() && config_error.is_none() {
+        match runtime.block_on(DemoServer::start(DemoOptions::default())) {
+            Ok(server) => {
+                cameras = (0..DemoOptions::default().cameras)
+                    .map(|i| CameraSpec {
+                        name: format!("Demo camera {}", i + 1),
+                        url: server.camera_url(i),
+                        transport: Transport::Tcp,
+                        credentials: None,
+                    })
+                    .collect();
+                demo = Some(server);
+            }
+            Err(e) => tracing::error!("demo server: {e}"),
+        }
+    }
+    let ui_state_path = config_path.as_deref().map(UiState::path_for);
+    let ui_state = ui_state_path
+        .as_deref()
+        .map(UiState::load)
+        .unwrap_or_default();
+    let size = ui_state.window_size.unwrap_or([1280.0, 760.0]);
+    let mut viewport = eframe::egui::ViewportBuilder::default()
+        .with_title("Vedette")
+        .with_app_id("vedette")
+        .with_inner_size(size)
+        .with_min_inner_size([320.0, 240.0]);
+    if let Some(icon) = vedette::ui::icon() {
+        viewport = viewport.with_icon(icon);
+    }
+    let options = eframe::NativeOptions {
+        viewport,
+        renderer: eframe::Renderer::Wgpu,
+        ..Default::default()
+    };
+    let setup = AppSetup {
+        runtime,
+        cameras,
+        demo,
+        config_error,
+        config_path,
+        ui_state_path,
+        ui_state,
+    };
+    let result = eframe::run_native(
+        "vedette",
+        options,
+        Box::new(move |cc| Ok(Box::new(VedetteApp::new(cc, setup)))),
+    );
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("cannot open the window: {e}");
+            ExitCode::FAILURE
         }
     }
 }

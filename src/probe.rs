@@ -6,12 +6,10 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::decode::{VideoCodec, VideoDecoder};
-use crate::rtp::h264::H264Depacketizer;
-use crate::rtp::parse_rtp;
+use crate::pipeline::VideoPipeline;
 use crate::rtsp::{
-    CameraUrl, ClientOptions, Credentials, ErrorKind, MethodRecord, Packet, RtspError, RtspSession,
-    Step, Transport,
+    CameraUrl, ClientOptions, Credentials, ErrorKind, MethodRecord, RtspError, RtspSession, Step,
+    Transport,
 };
 
 #[derive(Debug, Clone)]
@@ -146,39 +144,12 @@ async fn play_and_decode(
     report: &mut ProbeReport,
 ) -> Result<(), RtspError> {
     session.options().await?;
-    let presentation = session.describe().await?;
-    let (index, stream) = presentation
-        .streams
-        .iter()
-        .enumerate()
-        .find(|(_, s)| s.media == "video" && VideoCodec::from_encoding_name(&s.encoding).is_some())
-        .ok_or_else(|| {
-            let found: Vec<String> = presentation
-                .streams
-                .iter()
-                .map(|s| format!("{}/{}", s.media, s.encoding))
-                .collect();
-            RtspError::new(
-                Step::Describe,
-                ErrorKind::Unsupported(format!(
-                    "no supported video stream (the server offers {})",
-                    found.join(", ")
-                )),
-            )
-        })?;
-    let codec = VideoCodec::from_encoding_name(&stream.encoding).unwrap_or(VideoCodec::H264);
-    let parameter_sets = stream.h264_parameter_sets();
-    let payload_type = stream.payload_type;
-    report.codec = Some(codec.as_str().to_owned());
-    session.setup(index).await?;
-
-    let mut decoder = VideoDecoder::spawn("probe", codec, parameter_sets)
-        .map_err(|e| RtspError::new(Step::Decode, ErrorKind::Decode(e.to_string())))?;
-    let mut depacketizer = H264Depacketizer::new();
+    let mut pipeline = VideoPipeline::setup(session, "probe", Default::default()).await?;
+    report.codec = Some(pipeline.codec.as_str().to_owned());
     let play_sent = Instant::now();
     session.play().await?;
 
-    let stats = decoder.stats().clone();
+    let stats = pipeline.decoder().stats().clone();
     let mut last_progress = Instant::now();
     let mut last_frames = 0;
     let outcome = loop {
@@ -201,40 +172,21 @@ async fn play_and_decode(
             break Err(RtspError::new(Step::Decode, ErrorKind::Decode(message)));
         }
         // Wake at least every 100 ms to check decode progress, even while packets flow.
-        let packet =
-            match tokio::time::timeout(Duration::from_millis(100), session.next_packet()).await {
-                Ok(p) => p,
-                Err(_) => continue,
-            };
-        match packet {
-            Ok(Packet::Rtp { stream, data }) if stream == index => {
-                let Ok((info, payload)) = parse_rtp(&data) else {
-                    continue;
-                };
-                if info.payload_type != payload_type {
-                    continue;
-                }
-                if let Err(e) = depacketizer.push(&info, payload) {
-                    tracing::debug!("depacketize: {e}");
-                }
-                while let Some(au) = depacketizer.pull() {
-                    decoder.push(au);
-                }
-            }
-            Ok(_) => {}
-            Err(e) => break Err(e),
+        match tokio::time::timeout(Duration::from_millis(100), session.next_packet()).await {
+            Ok(Ok(packet)) => pipeline.handle(packet),
+            Ok(Err(e)) => break Err(e),
+            Err(_) => {}
         }
     };
 
     // Let the decoder finish what it has queued before reading the figures.
-    let stats = decoder.stats().clone();
-    let slot = decoder.slot().clone();
-    decoder.stop_and_join();
+    let slot = pipeline.decoder().slot().clone();
+    report.packets_lost = pipeline.packets_lost();
+    pipeline.finish();
     report.frames_decoded = stats.frames();
     report.access_units = stats.access_units.load(Ordering::Relaxed);
     report.frames_held_back = stats.held_back.load(Ordering::Relaxed);
     report.decode_errors = stats.decode_errors.load(Ordering::Relaxed);
-    report.packets_lost = depacketizer.packets_lost;
     report.latency_ms = stats.median_latency_ms().map(|l| l as f64);
     report.first_frame_ms = stats
         .first_frame_at

@@ -160,12 +160,14 @@ pub struct VideoDecoder {
 }
 
 impl VideoDecoder {
-    /// Starts a decode thread named `decode:<name>`. `parameter_sets` (e.g. from SDP
-    /// `sprop-parameter-sets`) are fed in front of the first access unit.
+    /// Starts a decode thread named `decode:<name>` that publishes into `slot` (a camera keeps
+    /// its slot across reconnects). `parameter_sets` (e.g. from SDP `sprop-parameter-sets`) are
+    /// fed in front of the first access unit.
     pub fn spawn(
         name: &str,
         codec: VideoCodec,
         parameter_sets: Vec<Vec<u8>>,
+        slot: Arc<FrameSlot>,
     ) -> Result<Self, DecodeError> {
         init_ffmpeg();
         let ffcodec = ffmpeg::decoder::find(codec.ffmpeg_id())
@@ -181,7 +183,6 @@ impl VideoDecoder {
         let decoder = context.decoder().video()?;
 
         let (tx, rx) = mpsc::sync_channel(QUEUE_DEPTH);
-        let slot = Arc::new(FrameSlot::default());
         let stats = Arc::new(DecoderStats::default());
         let worker = DecodeWorker {
             decoder,

@@ -33,6 +33,8 @@ pub enum Transport {
     Tcp,
     /// Separate UDP ports.
     Udp,
+    /// UDP, falling back to TCP (TCP until UDP support lands).
+    Auto,
 }
 
 impl std::fmt::Display for Transport {
@@ -40,6 +42,7 @@ impl std::fmt::Display for Transport {
         f.write_str(match self {
             Transport::Tcp => "tcp",
             Transport::Udp => "udp",
+            Transport::Auto => "auto",
         })
     }
 }

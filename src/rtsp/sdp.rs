@@ -225,16 +225,16 @@ mod tests {
     fn gstreamer_sdp() {
         let reply = include_str!("../../tests/testdata/gstreamer_describe.txt");
         let body = reply.split("\r\n\r\n").nth(1).unwrap();
-        let base = url("rtsp://127.0.0.1:8554/test/");
+        let base = url("rtsp://127.0.0.1:18554/test/");
         let p = parse_presentation(body.as_bytes(), &base).unwrap();
-        assert_eq!(p.control_url, url("rtsp://127.0.0.1:8554/test"));
+        assert_eq!(p.control_url, base, "a=control:* is the base");
         assert_eq!(p.streams.len(), 1);
         let s = &p.streams[0];
         assert_eq!(s.media, "video");
         assert_eq!(s.encoding, "h264");
         assert_eq!(s.clock_rate, 90000);
         assert_eq!(s.payload_type, 96);
-        assert_eq!(s.control_url, url("rtsp://127.0.0.1:8554/test/stream=0"));
+        assert_eq!(s.control_url, url("rtsp://127.0.0.1:18554/test/stream=0"));
         let ps = s.h264_parameter_sets();
         assert_eq!(ps.len(), 2);
         assert_eq!(ps[0][0] & 0x1f, 7, "SPS first");

@@ -24,7 +24,7 @@ struct LineLog {
 }
 
 impl LineLog {
-    fn spawn(stdout: std::process::ChildStdout) -> Self {
+    fn spawn(stdout: impl std::io::Read + Send + 'static) -> Self {
         let lines = Arc::new(Mutex::new(Vec::new()));
         let sink = lines.clone();
         std::thread::spawn(move || {
@@ -57,9 +57,14 @@ pub struct GstServer {
 impl GstServer {
     /// Starts the server with extra arguments (e.g. `["--width", "1280", "--height", "720"]`).
     pub fn start(args: &[&str]) -> Self {
+        Self::start_on_port(0, args)
+    }
+
+    /// Starts the server on a given port (0 = any free one).
+    pub fn start_on_port(port: u16, args: &[&str]) -> Self {
         let mut child = Command::new("/usr/bin/python3")
             .arg(repo_root().join("tests/support/gst_rtsp_server.py"))
-            .args(["--port", "0"])
+            .args(["--port", &port.to_string()])
             .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -78,6 +83,24 @@ impl GstServer {
 
     pub fn url(&self) -> String {
         format!("rtsp://127.0.0.1:{}/test", self.port)
+    }
+
+    /// How many times the server reported handling `method`.
+    pub fn request_count(&self, method: &str) -> usize {
+        let want = format!("REQUEST {method}");
+        self.log
+            .lines
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| **l == want)
+            .count()
+    }
+
+    /// Stops the server at once (SIGKILL), like a crash or a power cut.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     /// Waits until the server reports having handled `method` (e.g. "TEARDOWN").
@@ -238,4 +261,212 @@ pub async fn collect_access_units(url: &str, count: usize) -> Vec<vedette::rtp::
     session.teardown().await.unwrap();
     units.truncate(count);
     units
+}
+
+/// A free TCP port on loopback (bound and released; good enough for tests).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A private X server (Xvfb) for running the real window.
+pub struct Xvfb {
+    child: Child,
+    pub display: String,
+    pub width: u32,
+    pub height: u32,
+}
+
+impl Xvfb {
+    pub fn start(width: u32, height: u32) -> Self {
+        for n in 90..140 {
+            if std::path::Path::new(&format!("/tmp/.X11-unix/X{n}")).exists()
+                || std::path::Path::new(&format!("/tmp/.X{n}-lock")).exists()
+            {
+                continue;
+            }
+            let display = format!(":{n}");
+            let Ok(child) = Command::new("Xvfb")
+                .args([
+                    &display,
+                    "-screen",
+                    "0",
+                    &format!("{width}x{height}x24"),
+                    "-nolisten",
+                    "tcp",
+                ])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+            else {
+                panic!("Xvfb is not installed (make test installs it)");
+            };
+            let mut xvfb = Self {
+                child,
+                display,
+                width,
+                height,
+            };
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                if std::path::Path::new(&format!("/tmp/.X11-unix/X{n}")).exists() {
+                    return xvfb;
+                }
+                if let Ok(Some(_)) = xvfb.child.try_wait() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = xvfb.child.kill();
+        }
+        panic!("could not start Xvfb");
+    }
+
+    /// The whole screen as packed RGB bytes, grabbed with FFmpeg's x11grab.
+    pub fn screenshot_rgb(&self) -> Vec<u8> {
+        let out = Command::new("ffmpeg")
+            .args(["-loglevel", "error", "-f", "x11grab", "-video_size"])
+            .arg(format!("{}x{}", self.width, self.height))
+            .args([
+                "-i",
+                &self.display,
+                "-frames:v",
+                "1",
+                "-f",
+                "rawvideo",
+                "-pix_fmt",
+                "rgb24",
+                "-",
+            ])
+            .output()
+            .expect("ffmpeg");
+        assert_eq!(
+            out.stdout.len(),
+            (self.width * self.height * 3) as usize,
+            "screenshot: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    }
+
+    /// Saves a screenshot as PNG (for people to look at).
+    pub fn screenshot_png(&self, path: &std::path::Path) {
+        let status = Command::new("ffmpeg")
+            .args(["-loglevel", "error", "-y", "-f", "x11grab", "-video_size"])
+            .arg(format!("{}x{}", self.width, self.height))
+            .args(["-i", &self.display, "-frames:v", "1"])
+            .arg(path)
+            .status()
+            .expect("ffmpeg");
+        assert!(status.success());
+    }
+}
+
+impl Drop for Xvfb {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The real `vedette` window, started on an X display with a config file.
+pub struct App {
+    child: Child,
+    log: LineLog,
+}
+
+impl App {
+    pub fn start(display: &str, config: &std::path::Path, env: &[(&str, &str)]) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_vedette"))
+            .arg("--config")
+            .arg(config)
+            .env("DISPLAY", display)
+            .env_remove("WAYLAND_DISPLAY")
+            .env("VEDETTE_LOG", "info")
+            .envs(env.iter().copied())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start vedette");
+        let log = LineLog::spawn(child.stderr.take().unwrap());
+        Self { child, log }
+    }
+
+    /// Waits for a log line containing `text`; returns it.
+    pub fn wait_for_log(&self, text: &str, timeout: Duration) -> Option<String> {
+        self.log.wait_for(|l| l.contains(text), timeout)
+    }
+
+    /// Log lines that contain `text`.
+    pub fn log_lines(&self, text: &str) -> Vec<String> {
+        self.log
+            .lines
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| l.contains(text))
+            .cloned()
+            .collect()
+    }
+
+    pub fn all_log(&self) -> String {
+        self.log.lines.lock().unwrap().join("\n")
+    }
+
+    /// Asks the app to close (SIGTERM closes the window the normal way) and waits.
+    pub fn close(mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
+}
+
+impl Drop for App {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Mean luma and standard deviation of a region of an RGB screenshot.
+pub fn region_stats(rgb: &[u8], width: u32, region: (u32, u32, u32, u32)) -> (f64, f64) {
+    let (x0, y0, w, h) = region;
+    let mut values = Vec::with_capacity((w * h) as usize);
+    for y in y0..y0 + h {
+        for x in x0..x0 + w {
+            let i = ((y * width + x) * 3) as usize;
+            let (r, g, b) = (rgb[i] as f64, rgb[i + 1] as f64, rgb[i + 2] as f64);
+            values.push(0.299 * r + 0.587 * g + 0.114 * b);
+        }
+    }
+    let n = values.len() as f64;
+    let mean = values.iter().sum::<f64>() / n;
+    let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n;
+    (mean, var.sqrt())
+}
+
+/// Mean absolute per-channel difference between two screenshots in a region.
+pub fn region_difference(a: &[u8], b: &[u8], width: u32, region: (u32, u32, u32, u32)) -> f64 {
+    let (x0, y0, w, h) = region;
+    let mut sum = 0u64;
+    for y in y0..y0 + h {
+        for x in x0..x0 + w {
+            let i = ((y * width + x) * 3) as usize;
+            for c in 0..3 {
+                sum += u64::from(a[i + c].abs_diff(b[i + c]));
+            }
+        }
+    }
+    sum as f64 / f64::from(w * h * 3)
 }

@@ -88,7 +88,7 @@ def default_bitrate_in_kbps(args):
 
 def launch_description(args):
     source = [
-        "videotestsrc is-live=true pattern=ball",
+        f"videotestsrc is-live=true pattern={args.pattern} horizontal-speed={args.scroll}",
         f"video/x-raw,width={args.width},height={args.height},framerate={args.fps}/1",
     ]
     return "( " + " ! ".join(source + CODECS[args.codec](args)) + " )"
@@ -154,6 +154,12 @@ def parse_args(argv):
     parser.add_argument("--width", type=int, default=1280)
     parser.add_argument("--height", type=int, default=720)
     parser.add_argument("--fps", type=int, default=25)
+    parser.add_argument(
+        "--pattern", default="ball", help="videotestsrc pattern (ball, smpte, snow, ...)"
+    )
+    parser.add_argument(
+        "--scroll", type=int, default=0, help="pixels per frame the pattern scrolls sideways"
+    )
     parser.add_argument("--bitrate", type=int, default=0, help="kbit/s; 0 scales with the size")
     parser.add_argument("--codec", choices=sorted(CODECS), default="h264")
     parser.add_argument("--auth", choices=["none", "basic", "digest"], default="none")

@@ -1,0 +1,265 @@
+//! One camera: a tokio task that runs its RTSP session, reconnects with back-off, and hands
+//! decoded frames to a [`FrameSlot`] the UI reads. The UI only reads [`CameraStatus`] snapshots
+//! and calls [`CameraHandle::stop`]; it never waits on the network.
+
+pub mod state;
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::decode::FrameSlot;
+use crate::pipeline::VideoPipeline;
+use crate::rtsp::{
+    CameraUrl, ClientOptions, Credentials, ErrorKind, RtspError, RtspSession, Step, Transport,
+};
+use state::{ConnectionMachine, ConnectionState, Failure};
+
+/// What to connect to.
+#[derive(Debug, Clone)]
+pub struct CameraSpec {
+    pub name: String,
+    pub url: String,
+    pub transport: Transport,
+    pub credentials: Option<Credentials>,
+}
+
+/// A snapshot of a camera for display.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CameraStatus {
+    pub state: ConnectionState,
+    /// The latest failure, kept while reconnecting.
+    pub last_error: Option<String>,
+    pub codec: Option<String>,
+}
+
+type Repaint = Arc<dyn Fn() + Send + Sync>;
+
+/// The UI's side of a camera. Dropping it stops the session (TEARDOWN) in the background.
+pub struct CameraHandle {
+    pub id: u64,
+    pub name: String,
+    status: Arc<Mutex<CameraStatus>>,
+    slot: Arc<FrameSlot>,
+    stop: watch::Sender<bool>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl CameraHandle {
+    /// Starts the camera's task on `runtime` after `start_delay` (a wall of cameras connects
+    /// staggered, so one NVR is not hit by every session in the same instant). `repaint` is
+    /// called (from other threads) when a frame or the state changed.
+    pub fn spawn(
+        runtime: &tokio::runtime::Handle,
+        id: u64,
+        spec: CameraSpec,
+        start_delay: Duration,
+        repaint: Repaint,
+    ) -> Self {
+        let slot = Arc::new(FrameSlot::default());
+        let frame_repaint = repaint.clone();
+        slot.set_waker(move || frame_repaint());
+        let status = Arc::new(Mutex::new(CameraStatus {
+            state: ConnectionState::Connecting { attempt: 1 },
+            last_error: None,
+            codec: None,
+        }));
+        let (stop, stop_rx) = watch::channel(false);
+        let worker = CameraWorker {
+            spec: spec.clone(),
+            status: status.clone(),
+            slot: slot.clone(),
+            repaint,
+            stop: stop_rx,
+            machine: ConnectionMachine::default(),
+        };
+        let task = runtime.spawn(async move {
+            tokio::time::sleep(start_delay).await;
+            worker.run().await;
+        });
+        Self {
+            id,
+            name: spec.name,
+            status,
+            slot,
+            stop,
+            task: Some(task),
+        }
+    }
+
+    pub fn status(&self) -> CameraStatus {
+        self.status
+            .lock()
+            .map(|s| s.clone())
+            .unwrap_or_else(|e| e.into_inner().clone())
+    }
+
+    pub fn slot(&self) -> &Arc<FrameSlot> {
+        &self.slot
+    }
+
+    /// Asks the task to tear the session down and end. Does not wait.
+    pub fn stop(&self) {
+        let _ = self.stop.send(true);
+    }
+
+    /// Stops the camera and returns its task, for callers that must wait (app exit).
+    pub fn stop_and_take_task(mut self) -> Option<JoinHandle<()>> {
+        self.stop();
+        self.task.take()
+    }
+}
+
+impl Drop for CameraHandle {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+struct CameraWorker {
+    spec: CameraSpec,
+    status: Arc<Mutex<CameraStatus>>,
+    slot: Arc<FrameSlot>,
+    repaint: Repaint,
+    stop: watch::Receiver<bool>,
+    machine: ConnectionMachine,
+}
+
+/// How often a playing camera checks for a stall.
+const STALL_CHECK_EVERY: Duration = Duration::from_millis(250);
+/// How long a TEARDOWN may take when stopping.
+const TEARDOWN_TIMEOUT: Duration = Duration::from_secs(2);
+
+impl CameraWorker {
+    /// `run_once` until stopped, with back-off between attempts.
+    async fn run(mut self) {
+        loop {
+            self.publish_state(None);
+            let mut stop = self.stop.clone();
+            let result = tokio::select! {
+                r = self.run_once() => r,
+                _ = stopped(&mut stop) => Ok(()),
+            };
+            let error = match result {
+                Ok(()) => break,
+                Err(e) => e,
+            };
+            let message = error.to_string();
+            tracing::info!(camera = %self.spec.name, "{message}");
+            let Some(wait) =
+                self.machine
+                    .on_failure(Instant::now(), classify(&error), rand::random::<f64>())
+            else {
+                self.publish_state(Some(message));
+                stopped(&mut stop).await;
+                break;
+            };
+            self.publish_state(Some(message));
+            tracing::info!(camera = %self.spec.name, "reconnecting in {:.2} s", wait.as_secs_f32());
+            // Tick once a second so the countdown on the tile stays true.
+            let until = tokio::time::Instant::now() + wait;
+            loop {
+                let next = (tokio::time::Instant::now() + Duration::from_secs(1)).min(until);
+                tokio::select! {
+                    _ = tokio::time::sleep_until(next) => {}
+                    _ = stopped(&mut stop) => break,
+                }
+                if tokio::time::Instant::now() >= until {
+                    break;
+                }
+                (self.repaint)();
+            }
+            if *self.stop.borrow() {
+                break;
+            }
+            self.machine.on_retry();
+        }
+        self.machine.on_stopped();
+        self.publish_state(None);
+        tracing::info!(camera = %self.spec.name, "stopped");
+    }
+
+    /// One session: connect, play, and pump packets until stopped (Ok) or it fails.
+    async fn run_once(&mut self) -> Result<(), RtspError> {
+        let url = CameraUrl::parse(&self.spec.url).map_err(|e| RtspError::new(Step::Url, e))?;
+        let opts = ClientOptions {
+            transport: self.spec.transport,
+            credentials: self.spec.credentials.clone(),
+            timeout: Duration::from_secs(5),
+            ..Default::default()
+        };
+        let mut session = RtspSession::connect(&url, opts).await?;
+        session.options().await?;
+        let mut pipeline =
+            VideoPipeline::setup(&mut session, &self.spec.name, self.slot.clone()).await?;
+        if let Ok(mut s) = self.status.lock() {
+            s.codec = Some(pipeline.codec.as_str().to_owned());
+        }
+        session.play().await?;
+        self.machine.on_playing(Instant::now());
+        self.publish_state(None);
+        tracing::info!(camera = %self.spec.name, url = %url, "playing");
+
+        let stats = pipeline.decoder().stats().clone();
+        let mut frames_seen = 0;
+        let mut check = tokio::time::interval(STALL_CHECK_EVERY);
+        let mut stop = self.stop.clone();
+        loop {
+            tokio::select! {
+                packet = session.next_packet() => pipeline.handle(packet?),
+                _ = check.tick() => {
+                    let frames = stats.frames();
+                    let now = Instant::now();
+                    if frames != frames_seen {
+                        if frames_seen == 0 {
+                            tracing::info!(camera = %self.spec.name, "first picture");
+                        }
+                        frames_seen = frames;
+                        self.machine.on_picture(now);
+                    }
+                    if self.machine.is_stalled(now) {
+                        return Err(RtspError::new(
+                            Step::Receive,
+                            ErrorKind::DataTimeout(state::STALL_AFTER),
+                        ));
+                    }
+                }
+                _ = stopped(&mut stop) => {
+                    let _ = tokio::time::timeout(TEARDOWN_TIMEOUT, session.teardown()).await;
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    fn publish_state(&self, error: Option<String>) {
+        if let Ok(mut s) = self.status.lock() {
+            s.state = self.machine.state().clone();
+            if error.is_some() {
+                s.last_error = error;
+            } else if s.state == ConnectionState::Playing {
+                s.last_error = None;
+            }
+        }
+        (self.repaint)();
+    }
+}
+
+/// Resolves once a stop was requested (or the handle is gone).
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    // The guard `wait_for` returns must not live across an await: drop it here.
+    let _ = stop.wait_for(|s| *s).await.map(|_| ());
+}
+
+/// The retry class of a session error.
+fn classify(error: &RtspError) -> Failure {
+    let message = error.to_string();
+    match (&error.kind, error.step) {
+        (ErrorKind::InvalidUrl(_), _) | (_, Step::Url) => Failure::Permanent(message),
+        (ErrorKind::Unsupported(_), _) => Failure::Permanent(message),
+        (ErrorKind::Status { .. }, _) => Failure::Refused(message),
+        _ => Failure::Transient(message),
+    }
+}

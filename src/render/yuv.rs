@@ -1,0 +1,405 @@
+//! The GPU side: one pipeline shared by all tiles, and per tile the plane textures, a small
+//! uniform buffer and a bind group. Frames are uploaded in `prepare` only when the tile's
+//! FrameSlot generation changed; `paint` draws one triangle.
+
+use std::collections::HashMap;
+use std::num::NonZeroU64;
+use std::sync::Arc;
+
+use eframe::egui;
+use egui_wgpu::wgpu;
+use wgpu::util::DeviceExt as _;
+
+use super::color::{color_uniform, ColorUniform};
+use super::planes::{plane_uploads, PlaneFormat, PlaneUpload};
+use crate::decode::{PixelLayout, VideoFrame};
+
+/// What the shader's `Tile` uniform holds (see `yuv.wgsl`).
+#[derive(Debug, Clone, Copy, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
+#[repr(C)]
+struct TileUniform {
+    color: ColorUniform,
+    /// 1 when U and V are interleaved in one texture (NV12).
+    chroma_interleaved: u32,
+    _padding: [u32; 3],
+}
+
+impl TileUniform {
+    fn for_frame(frame: &VideoFrame) -> Self {
+        Self {
+            color: color_uniform(frame.matrix, frame.full_range),
+            chroma_interleaved: u32::from(frame.layout == PixelLayout::Nv12),
+            _padding: [0; 3],
+        }
+    }
+}
+
+/// Shared resources, kept in egui_wgpu's callback resources by [`super::install`].
+pub struct YuvRenderer {
+    pipeline: wgpu::RenderPipeline,
+    bind_group_layout: wgpu::BindGroupLayout,
+    sampler: wgpu::Sampler,
+    max_texture_dimension: u32,
+    tiles: HashMap<u64, Tile>,
+}
+
+/// One tile's state. A tile exists from its first frame, valid or not.
+#[derive(Default)]
+struct Tile {
+    /// The FrameSlot generation last looked at, whether it was uploaded or rejected, so a
+    /// frame is neither uploaded nor reported twice.
+    generation: Option<u64>,
+    /// `None` until a frame was uploaded; nothing is drawn before. A rejected frame leaves
+    /// the last good picture in place.
+    gpu: Option<TileGpu>,
+}
+
+struct TileGpu {
+    /// Format and size of each plane texture; a frame that needs others gets new textures.
+    texture_keys: Vec<(PlaneFormat, u32, u32)>,
+    textures: Vec<wgpu::Texture>,
+    uniform_buffer: wgpu::Buffer,
+    uniform: TileUniform,
+    bind_group: wgpu::BindGroup,
+}
+
+impl YuvRenderer {
+    pub fn new(
+        device: &wgpu::Device,
+        target_format: wgpu::TextureFormat,
+        msaa_samples: u32,
+        depth_stencil_format: Option<wgpu::TextureFormat>,
+    ) -> Self {
+        let shader = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some("vedette_yuv"),
+            source: wgpu::ShaderSource::Wgsl(include_str!("yuv.wgsl").into()),
+        });
+        let texture_entry = |binding| wgpu::BindGroupLayoutEntry {
+            binding,
+            visibility: wgpu::ShaderStages::FRAGMENT,
+            ty: wgpu::BindingType::Texture {
+                multisampled: false,
+                sample_type: wgpu::TextureSampleType::Float { filterable: true },
+                view_dimension: wgpu::TextureViewDimension::D2,
+            },
+            count: None,
+        };
+        let bind_group_layout =
+            device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+                label: Some("vedette_yuv_tile"),
+                entries: &[
+                    wgpu::BindGroupLayoutEntry {
+                        binding: 0,
+                        visibility: wgpu::ShaderStages::FRAGMENT,
+                        ty: wgpu::BindingType::Buffer {
+                            ty: wgpu::BufferBindingType::Uniform,
+                            has_dynamic_offset: false,
+                            min_binding_size: NonZeroU64::new(
+                                std::mem::size_of::<TileUniform>() as u64
+                            ),
+                        },
+                        count: None,
+                    },
+                    wgpu::BindGroupLayoutEntry {
+                        binding: 1,
+                        visibility: wgpu::ShaderStages::FRAGMENT,
+                        ty: wgpu::BindingType::Sampler(wgpu::SamplerBindingType::Filtering),
+                        count: None,
+                    },
+                    texture_entry(2),
+                    texture_entry(3),
+                    texture_entry(4),
+                ],
+            });
+        let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+            label: Some("vedette_yuv"),
+            bind_group_layouts: &[Some(&bind_group_layout)],
+            immediate_size: 0,
+        });
+        // Same choice as egui's own pipeline: an sRGB target encodes on write, so the shader
+        // must hand it linear values.
+        let fragment_entry = if target_format.is_srgb() {
+            "fs_main_linear_framebuffer"
+        } else {
+            "fs_main_gamma_framebuffer"
+        };
+        let pipeline = device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
+            label: Some("vedette_yuv"),
+            layout: Some(&pipeline_layout),
+            vertex: wgpu::VertexState {
+                module: &shader,
+                entry_point: Some("vs_main"),
+                buffers: &[],
+                compilation_options: wgpu::PipelineCompilationOptions::default(),
+            },
+            primitive: wgpu::PrimitiveState::default(),
+            // The pipeline must match egui's render pass, which has a depth buffer only when
+            // the app asked for one.
+            depth_stencil: depth_stencil_format.map(|format| wgpu::DepthStencilState {
+                format,
+                depth_write_enabled: Some(false),
+                depth_compare: Some(wgpu::CompareFunction::Always),
+                stencil: wgpu::StencilState::default(),
+                bias: wgpu::DepthBiasState::default(),
+            }),
+            multisample: wgpu::MultisampleState {
+                count: msaa_samples.max(1),
+                mask: !0,
+                alpha_to_coverage_enabled: false,
+            },
+            fragment: Some(wgpu::FragmentState {
+                module: &shader,
+                entry_point: Some(fragment_entry),
+                targets: &[Some(wgpu::ColorTargetState {
+                    format: target_format,
+                    // Video is opaque: replace what is under it.
+                    blend: None,
+                    write_mask: wgpu::ColorWrites::ALL,
+                })],
+                compilation_options: wgpu::PipelineCompilationOptions::default(),
+            }),
+            multiview_mask: None,
+            cache: None,
+        });
+        let sampler = device.create_sampler(&wgpu::SamplerDescriptor {
+            label: Some("vedette_yuv"),
+            address_mode_u: wgpu::AddressMode::ClampToEdge,
+            address_mode_v: wgpu::AddressMode::ClampToEdge,
+            address_mode_w: wgpu::AddressMode::ClampToEdge,
+            mag_filter: wgpu::FilterMode::Linear,
+            min_filter: wgpu::FilterMode::Linear,
+            ..Default::default()
+        });
+        Self {
+            pipeline,
+            bind_group_layout,
+            sampler,
+            max_texture_dimension: device.limits().max_texture_dimension_2d,
+            tiles: HashMap::new(),
+        }
+    }
+
+    /// Uploads `frame` into the tile's textures unless `generation` is already there.
+    fn upload(
+        &mut self,
+        device: &wgpu::Device,
+        queue: &wgpu::Queue,
+        tile_id: u64,
+        frame: &VideoFrame,
+        generation: u64,
+    ) {
+        let tile = self.tiles.entry(tile_id).or_default();
+        if tile.generation == Some(generation) {
+            return;
+        }
+        tile.generation = Some(generation);
+        let uploads = match plane_uploads(frame, self.max_texture_dimension) {
+            Ok(uploads) => uploads,
+            Err(e) => {
+                tracing::debug!(tile_id, generation, "not drawing a frame: {e}");
+                return;
+            }
+        };
+        let texture_keys: Vec<_> = uploads.iter().map(PlaneUpload::texture_key).collect();
+        let gpu = match tile.gpu.take() {
+            Some(gpu) if gpu.texture_keys == texture_keys => gpu,
+            _ => {
+                tracing::debug!(tile_id, ?texture_keys, "creating plane textures");
+                let Some(gpu) = TileGpu::new(
+                    device,
+                    &self.bind_group_layout,
+                    &self.sampler,
+                    tile_id,
+                    &uploads,
+                    texture_keys,
+                    TileUniform::for_frame(frame),
+                ) else {
+                    tracing::debug!(tile_id, generation, "not drawing a frame without planes");
+                    return;
+                };
+                gpu
+            }
+        };
+        let gpu = tile.gpu.insert(gpu);
+        for (upload, texture) in uploads.iter().zip(&gpu.textures) {
+            write_plane(queue, texture, upload);
+        }
+        let uniform = TileUniform::for_frame(frame);
+        if uniform != gpu.uniform {
+            queue.write_buffer(&gpu.uniform_buffer, 0, bytemuck::bytes_of(&uniform));
+            gpu.uniform = uniform;
+        }
+    }
+
+    fn paint(&self, tile_id: u64, render_pass: &mut wgpu::RenderPass<'static>) {
+        let Some(gpu) = self.tiles.get(&tile_id).and_then(|t| t.gpu.as_ref()) else {
+            return;
+        };
+        render_pass.set_pipeline(&self.pipeline);
+        render_pass.set_bind_group(0, &gpu.bind_group, &[]);
+        render_pass.draw(0..3, 0..1);
+    }
+
+    pub fn forget_tile(&mut self, tile_id: u64) {
+        self.tiles.remove(&tile_id);
+    }
+}
+
+impl TileGpu {
+    /// Textures sized for `uploads` (checked non-empty and within the device's limits by
+    /// `plane_uploads`), and the bind group that ties them to the shader. `None` when there
+    /// are no planes to bind.
+    fn new(
+        device: &wgpu::Device,
+        layout: &wgpu::BindGroupLayout,
+        sampler: &wgpu::Sampler,
+        tile_id: u64,
+        uploads: &[PlaneUpload<'_>],
+        texture_keys: Vec<(PlaneFormat, u32, u32)>,
+        uniform: TileUniform,
+    ) -> Option<Self> {
+        let label = format!("vedette_tile_{tile_id}");
+        let textures: Vec<wgpu::Texture> = uploads
+            .iter()
+            .map(|upload| {
+                device.create_texture(&wgpu::TextureDescriptor {
+                    label: Some(&label),
+                    size: wgpu::Extent3d {
+                        width: upload.width,
+                        height: upload.height,
+                        depth_or_array_layers: 1,
+                    },
+                    mip_level_count: 1,
+                    sample_count: 1,
+                    dimension: wgpu::TextureDimension::D2,
+                    format: match upload.format {
+                        PlaneFormat::R8 => wgpu::TextureFormat::R8Unorm,
+                        PlaneFormat::Rg8 => wgpu::TextureFormat::Rg8Unorm,
+                    },
+                    usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
+                    view_formats: &[],
+                })
+            })
+            .collect();
+        let views: Vec<wgpu::TextureView> = textures
+            .iter()
+            .map(|t| t.create_view(&wgpu::TextureViewDescriptor::default()))
+            .collect();
+        let uniform_buffer = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some(&label),
+            contents: bytemuck::bytes_of(&uniform),
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+        });
+        // Y, then U and V; NV12 binds its one UV texture to both chroma slots and the
+        // shader reads both components from the first.
+        let view = |index: usize| {
+            views
+                .get(index)
+                .or_else(|| views.get(1))
+                .or_else(|| views.first())
+        };
+        let (Some(luma), Some(chroma_a), Some(chroma_b)) = (view(0), view(1), view(2)) else {
+            // plane_uploads returns two or three planes; nothing to bind otherwise.
+            return None;
+        };
+        let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some(&label),
+            layout,
+            entries: &[
+                wgpu::BindGroupEntry {
+                    binding: 0,
+                    resource: uniform_buffer.as_entire_binding(),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 1,
+                    resource: wgpu::BindingResource::Sampler(sampler),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 2,
+                    resource: wgpu::BindingResource::TextureView(luma),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 3,
+                    resource: wgpu::BindingResource::TextureView(chroma_a),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 4,
+                    resource: wgpu::BindingResource::TextureView(chroma_b),
+                },
+            ],
+        });
+        Some(Self {
+            texture_keys,
+            textures,
+            uniform_buffer,
+            uniform,
+            bind_group,
+        })
+    }
+}
+
+/// Copies one plane, row by row at its stride; `write_texture` has no row alignment rule.
+fn write_plane(queue: &wgpu::Queue, texture: &wgpu::Texture, upload: &PlaneUpload<'_>) {
+    queue.write_texture(
+        wgpu::TexelCopyTextureInfo {
+            texture,
+            mip_level: 0,
+            origin: wgpu::Origin3d::ZERO,
+            aspect: wgpu::TextureAspect::All,
+        },
+        upload.data,
+        wgpu::TexelCopyBufferLayout {
+            offset: 0,
+            bytes_per_row: Some(upload.stride),
+            rows_per_image: Some(upload.height),
+        },
+        wgpu::Extent3d {
+            width: upload.width,
+            height: upload.height,
+            depth_or_array_layers: 1,
+        },
+    );
+}
+
+/// The paint callback of one tile for one egui frame.
+pub struct YuvCallback {
+    pub tile_id: u64,
+    pub frame: Arc<VideoFrame>,
+    pub generation: u64,
+}
+
+impl egui_wgpu::CallbackTrait for YuvCallback {
+    fn prepare(
+        &self,
+        device: &wgpu::Device,
+        queue: &wgpu::Queue,
+        _screen_descriptor: &egui_wgpu::ScreenDescriptor,
+        _egui_encoder: &mut wgpu::CommandEncoder,
+        callback_resources: &mut egui_wgpu::CallbackResources,
+    ) -> Vec<wgpu::CommandBuffer> {
+        match callback_resources.get_mut::<YuvRenderer>() {
+            Some(renderer) => {
+                renderer.upload(device, queue, self.tile_id, &self.frame, self.generation);
+            }
+            None => report_not_installed(),
+        }
+        Vec::new()
+    }
+
+    fn paint(
+        &self,
+        _info: egui::PaintCallbackInfo,
+        render_pass: &mut wgpu::RenderPass<'static>,
+        callback_resources: &egui_wgpu::CallbackResources,
+    ) {
+        if let Some(renderer) = callback_resources.get::<YuvRenderer>() {
+            renderer.paint(self.tile_id, render_pass);
+        }
+    }
+}
+
+/// A programming error, not a per-frame event: said once.
+fn report_not_installed() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| tracing::error!("render::install was not called; video is not drawn"));
+}

@@ -1,0 +1,362 @@
+//! The camera wall: a thin egui layer over the camera workers. It reads status snapshots and
+//! the newest frame of each camera, and sends commands; it never waits on network, decode or
+//! keychain. Frames are drawn by `render` as YUV textures.
+
+mod tile;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use eframe::egui;
+
+use crate::camera::{CameraHandle, CameraSpec};
+use crate::config::UiState;
+use crate::demo::DemoServer;
+
+/// Everything the window starts with, prepared before it opens.
+pub struct AppSetup {
+    pub runtime: tokio::runtime::Runtime,
+    pub cameras: Vec<CameraSpec>,
+    /// The built-in demo server, when no camera is configured.
+    pub demo: Option<DemoServer>,
+    /// Why the config could not be used (shown in the window), e.g. a parse error.
+    pub config_error: Option<String>,
+    pub config_path: Option<PathBuf>,
+    pub ui_state_path: Option<PathBuf>,
+    pub ui_state: UiState,
+}
+
+/// Delay between the starts of consecutive cameras, and its cap.
+const STAGGER: Duration = Duration::from_millis(100);
+const MAX_STAGGER: Duration = Duration::from_secs(1);
+
+/// SIGINT/SIGTERM close the window the normal way, so every session is torn down.
+fn close_on_signal(runtime: &tokio::runtime::Handle, ctx: egui::Context) {
+    runtime.spawn(async move {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            let Ok(mut term) = signal(SignalKind::terminate()) else {
+                return;
+            };
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("closing on signal");
+        ctx.send_viewport_cmd(egui::ViewportCommand::Close);
+        ctx.request_repaint();
+    });
+}
+
+/// Largest grid offered by the layout picker.
+pub const MAX_COLUMNS: usize = 8;
+
+pub struct VedetteApp {
+    runtime: tokio::runtime::Runtime,
+    cameras: Vec<CameraHandle>,
+    _demo: Option<DemoServer>,
+    config_error: Option<String>,
+    config_path: Option<PathBuf>,
+    ui_state_path: Option<PathBuf>,
+    ui_state: UiState,
+    /// Index of the maximized camera.
+    maximized: Option<usize>,
+    selected: usize,
+    render_state: Option<egui_wgpu::RenderState>,
+    demo_mode: bool,
+    started: Instant,
+    first_frame_logged: bool,
+}
+
+impl VedetteApp {
+    pub fn new(cc: &eframe::CreationContext<'_>, setup: AppSetup) -> Self {
+        let render_state = cc.wgpu_render_state.clone();
+        if let Some(rs) = &render_state {
+            crate::render::install(rs);
+        }
+        let ctx = cc.egui_ctx.clone();
+        let repaint: Arc<dyn Fn() + Send + Sync> = Arc::new(move || ctx.request_repaint());
+        let handle = setup.runtime.handle().clone();
+        let cameras = setup
+            .cameras
+            .into_iter()
+            .enumerate()
+            .map(|(i, spec)| {
+                let delay = (STAGGER * i as u32).min(MAX_STAGGER);
+                CameraHandle::spawn(&handle, i as u64, spec, delay, repaint.clone())
+            })
+            .collect();
+        close_on_signal(&handle, cc.egui_ctx.clone());
+        Self {
+            runtime: setup.runtime,
+            cameras,
+            demo_mode: setup.demo.is_some(),
+            _demo: setup.demo,
+            config_error: setup.config_error,
+            config_path: setup.config_path,
+            ui_state_path: setup.ui_state_path,
+            ui_state: setup.ui_state,
+            maximized: None,
+            selected: 0,
+            render_state,
+            started: Instant::now(),
+            first_frame_logged: false,
+        }
+    }
+
+    fn columns(&self) -> usize {
+        self.ui_state
+            .columns
+            .unwrap_or_else(|| auto_columns(self.cameras.len()))
+            .clamp(1, MAX_COLUMNS)
+    }
+
+    fn handle_keys(&mut self, ctx: &egui::Context) {
+        let count = self.cameras.len();
+        let columns = self.columns();
+        ctx.input(|i| {
+            if i.key_pressed(egui::Key::Enter) && count > 0 {
+                self.maximized = match self.maximized {
+                    Some(_) => None,
+                    None => Some(self.selected.min(count - 1)),
+                };
+            }
+            if i.key_pressed(egui::Key::Escape) {
+                self.maximized = None;
+            }
+            if count > 0 && self.maximized.is_none() {
+                let moves = [
+                    (egui::Key::ArrowRight, 1isize),
+                    (egui::Key::ArrowLeft, -1),
+                    (egui::Key::ArrowDown, columns as isize),
+                    (egui::Key::ArrowUp, -(columns as isize)),
+                ];
+                for (key, delta) in moves {
+                    if i.key_pressed(key) {
+                        let next = self.selected as isize + delta;
+                        if (0..count as isize).contains(&next) {
+                            self.selected = next as usize;
+                        }
+                    }
+                }
+            }
+        });
+        if ctx.input(|i| i.key_pressed(egui::Key::F)) {
+            let fullscreen = ctx.input(|i| i.viewport().fullscreen.unwrap_or(false));
+            ctx.send_viewport_cmd(egui::ViewportCommand::Fullscreen(!fullscreen));
+        }
+    }
+
+    fn toolbar_ui(&mut self, ui: &mut egui::Ui) {
+        ui.horizontal(|ui| {
+            ui.strong("Vedette");
+            ui.separator();
+            let current = match self.ui_state.columns {
+                None => "Auto".to_owned(),
+                Some(n) => format!("{n}×{n}"),
+            };
+            egui::ComboBox::from_label("Layout")
+                .selected_text(current)
+                .show_ui(ui, |ui| {
+                    ui.selectable_value(&mut self.ui_state.columns, None, "Auto");
+                    for n in 1..=MAX_COLUMNS {
+                        ui.selectable_value(
+                            &mut self.ui_state.columns,
+                            Some(n),
+                            format!("{n}×{n}"),
+                        );
+                    }
+                });
+            let mut overlays = !self.ui_state.overlays_hidden;
+            if ui.checkbox(&mut overlays, "Overlays").changed() {
+                self.ui_state.overlays_hidden = !overlays;
+            }
+            if ui.button("Fullscreen (F)").clicked() {
+                let fullscreen = ui.ctx().input(|i| i.viewport().fullscreen.unwrap_or(false));
+                ui.ctx()
+                    .send_viewport_cmd(egui::ViewportCommand::Fullscreen(!fullscreen));
+            }
+            if self.maximized.is_some() && ui.button("Back to the wall (Esc)").clicked() {
+                self.maximized = None;
+            }
+        });
+        if self.demo_mode {
+            let path = self
+                .config_path
+                .as_ref()
+                .map_or_else(|| "the config file".to_owned(), |p| p.display().to_string());
+            ui.label(
+                egui::RichText::new(format!(
+                    "These are built-in demo cameras. To add your own, put [[cameras]] entries \
+                     (name = \"Door\", url = \"rtsp://host/path\") in {path} and restart."
+                ))
+                .color(egui::Color32::from_rgb(240, 200, 80)),
+            );
+        }
+        if let Some(error) = &self.config_error {
+            ui.label(
+                egui::RichText::new(format!("Config not loaded, nothing was changed: {error}"))
+                    .color(egui::Color32::from_rgb(255, 110, 110)),
+            );
+        }
+    }
+
+    fn wall_ui(&mut self, ui: &mut egui::Ui) {
+        let area = ui.available_rect_before_wrap();
+        ui.painter()
+            .rect_filled(area, 0.0, egui::Color32::from_gray(8));
+        if self.cameras.is_empty() {
+            ui.centered_and_justified(|ui| {
+                ui.label("No cameras. Add [[cameras]] entries to the config file.");
+            });
+            return;
+        }
+        let overlays = !self.ui_state.overlays_hidden;
+        let now = Instant::now();
+        if let Some(index) = self.maximized.filter(|&i| i < self.cameras.len()) {
+            let response = tile::tile_ui(ui, area, &self.cameras[index], true, overlays, now);
+            if response.double_clicked() {
+                self.maximized = None;
+            }
+            return;
+        }
+        let columns = self.columns();
+        let visible = self.cameras.len().min(columns * columns);
+        let rows = visible.div_ceil(columns).max(1);
+        let cell = egui::vec2(area.width() / columns as f32, area.height() / rows as f32);
+        for index in 0..visible {
+            let (row, col) = (index / columns, index % columns);
+            let min = area.min + egui::vec2(col as f32 * cell.x, row as f32 * cell.y);
+            let rect = egui::Rect::from_min_size(min, cell).shrink(1.0);
+            let selected = index == self.selected;
+            let response = tile::tile_ui(ui, rect, &self.cameras[index], selected, overlays, now);
+            if response.clicked() {
+                self.selected = index;
+            }
+            if response.double_clicked() {
+                self.selected = index;
+                self.maximized = Some(index);
+            }
+        }
+    }
+
+    fn log_first_frame(&mut self) {
+        if self.first_frame_logged {
+            return;
+        }
+        let playing = self
+            .cameras
+            .iter()
+            .filter(|c| c.slot().generation() > 0)
+            .count();
+        if !self.cameras.is_empty() && playing == self.cameras.len() {
+            self.first_frame_logged = true;
+            tracing::info!(
+                "all {} cameras showing video {:.0} ms after start",
+                playing,
+                self.started.elapsed().as_secs_f64() * 1000.0
+            );
+        }
+    }
+}
+
+impl eframe::App for VedetteApp {
+    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        let ctx = ui.ctx().clone();
+        self.handle_keys(&ctx);
+        if let Some(rect) = ctx.input(|i| i.viewport().inner_rect) {
+            self.ui_state.window_size = Some([rect.width(), rect.height()]);
+        }
+        egui::Panel::top("toolbar").show(ui, |ui| self.toolbar_ui(ui));
+        egui::CentralPanel::default()
+            .frame(egui::Frame::NONE)
+            .show(ui, |ui| self.wall_ui(ui));
+        self.log_first_frame();
+        // While any tile counts down to a reconnect, keep the number current.
+        ctx.request_repaint_after(Duration::from_secs(1));
+    }
+
+    fn on_exit(&mut self) {
+        // Tear every session down before the process ends (bounded: the UI is closing).
+        let tasks: Vec<_> = self
+            .cameras
+            .drain(..)
+            .filter_map(|c| {
+                if let Some(rs) = &self.render_state {
+                    crate::render::forget_tile(rs, c.id);
+                }
+                c.stop_and_take_task()
+            })
+            .collect();
+        let count = tasks.len();
+        self.runtime.block_on(async {
+            let all = futures_util_join(tasks);
+            if tokio::time::timeout(Duration::from_secs(3), all)
+                .await
+                .is_err()
+            {
+                tracing::warn!("some cameras did not stop within 3 s");
+            }
+        });
+        tracing::info!("closed {count} camera sessions");
+        if let Some(path) = &self.ui_state_path {
+            if let Err(e) = self.ui_state.save(path) {
+                tracing::warn!("could not save the window state to {}: {e}", path.display());
+            }
+        }
+    }
+}
+
+/// Awaits every task (without pulling in a futures crate for one join).
+async fn futures_util_join(tasks: Vec<tokio::task::JoinHandle<()>>) {
+    for task in tasks {
+        let _ = task.await;
+    }
+}
+
+/// Columns for a grid that fits `count` tiles: 1, 2×2, 3×3 … up to 8×8.
+pub fn auto_columns(count: usize) -> usize {
+    let mut n = 1;
+    while n * n < count && n < MAX_COLUMNS {
+        n += 1;
+    }
+    n
+}
+
+/// The window icon, from `assets/`.
+pub fn icon() -> Option<egui::IconData> {
+    let png = include_bytes!("../../assets/vedette-256.png");
+    let image = image::load_from_memory_with_format(png, image::ImageFormat::Png)
+        .ok()?
+        .into_rgba8();
+    Some(egui::IconData {
+        width: image.width(),
+        height: image.height(),
+        rgba: image.into_raw(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grid_is_sized_to_the_camera_count() {
+        let got: Vec<usize> = [0, 1, 2, 4, 5, 9, 10, 16, 17, 64, 100]
+            .iter()
+            .map(|&n| auto_columns(n))
+            .collect();
+        assert_eq!(got, [1, 1, 2, 2, 3, 3, 4, 4, 5, 8, 8]);
+    }
+
+    #[test]
+    fn icon_decodes() {
+        let icon = icon().expect("icon");
+        assert_eq!(icon.rgba.len(), (icon.width * icon.height * 4) as usize);
+    }
+}

@@ -1,0 +1,100 @@
+//! One tile: the video letterboxed to its aspect ratio, the camera name and its state in words.
+
+use std::time::Instant;
+
+use eframe::egui;
+
+use crate::camera::state::ConnectionState;
+use crate::camera::CameraHandle;
+
+/// Draws a camera into `rect` and returns the tile's response (click, double-click).
+pub fn tile_ui(
+    ui: &mut egui::Ui,
+    rect: egui::Rect,
+    camera: &CameraHandle,
+    selected: bool,
+    overlays: bool,
+    now: Instant,
+) -> egui::Response {
+    let response = ui.interact(
+        rect,
+        ui.scope_id().with(("tile", camera.id)),
+        egui::Sense::click(),
+    );
+    let painter = ui.painter_at(rect);
+    painter.rect_filled(rect, 0.0, egui::Color32::BLACK);
+
+    let (frame, generation) = camera.slot().latest();
+    if let Some(frame) = frame {
+        let video_rect = crate::render::letterbox(rect, frame.width, frame.height);
+        painter.add(crate::render::yuv_paint_callback(
+            video_rect, camera.id, frame, generation,
+        ));
+    }
+
+    let status = camera.status();
+    if overlays {
+        let font = egui::FontId::proportional(14.0);
+        let name_pos = rect.left_top() + egui::vec2(8.0, 6.0);
+        label_with_background(
+            &painter,
+            name_pos,
+            &camera.name,
+            font.clone(),
+            egui::Color32::WHITE,
+        );
+
+        let (text, color) = match &status.state {
+            ConnectionState::Playing => {
+                ("playing".to_owned(), egui::Color32::from_rgb(120, 220, 120))
+            }
+            ConnectionState::Connecting { .. } => (
+                status.state.describe(now),
+                egui::Color32::from_rgb(230, 230, 230),
+            ),
+            state @ ConnectionState::Reconnecting { .. } => {
+                (state.describe(now), egui::Color32::from_rgb(255, 190, 90))
+            }
+            ConnectionState::Failed { reason } => {
+                (reason.clone(), egui::Color32::from_rgb(255, 110, 110))
+            }
+            ConnectionState::Stopped => ("stopped".to_owned(), egui::Color32::GRAY),
+        };
+        let state_pos = rect.left_bottom() + egui::vec2(8.0, -24.0);
+        let galley_rect = label_with_background(&painter, state_pos, &text, font, color);
+        if matches!(status.state, ConnectionState::Connecting { .. }) {
+            let spinner_rect = egui::Rect::from_min_size(
+                galley_rect.right_top() + egui::vec2(6.0, 0.0),
+                egui::vec2(galley_rect.height(), galley_rect.height()),
+            );
+            ui.put(
+                spinner_rect,
+                egui::Spinner::new().size(galley_rect.height()),
+            );
+        }
+    }
+    if selected {
+        painter.rect_stroke(
+            rect.shrink(1.0),
+            0.0,
+            egui::Stroke::new(2.0, egui::Color32::from_rgb(80, 160, 255)),
+            egui::StrokeKind::Inside,
+        );
+    }
+    response
+}
+
+/// Text on a translucent dark box, readable on any picture. Returns the box.
+fn label_with_background(
+    painter: &egui::Painter,
+    pos: egui::Pos2,
+    text: &str,
+    font: egui::FontId,
+    color: egui::Color32,
+) -> egui::Rect {
+    let galley = painter.layout_no_wrap(text.to_owned(), font, color);
+    let rect = egui::Rect::from_min_size(pos, galley.size()).expand(3.0);
+    painter.rect_filled(rect, 3.0, egui::Color32::from_black_alpha(160));
+    painter.galley(pos, galley, color);
+    rect
+}
