@@ -146,7 +146,11 @@ fn tiles_reconnect_within_two_seconds_of_a_server_restart() {
         "{}",
         app.all_log()
     );
-    assert_eq!(app.log_lines("first picture").len(), 4);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while app.log_lines("first picture").len() < 4 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(app.log_lines("first picture").len(), 4, "{}", app.all_log());
 
     server.kill();
     // Every tile says it is reconnecting.

@@ -128,7 +128,7 @@ struct CameraWorker {
 }
 
 /// How often a playing camera checks for a stall.
-const STALL_CHECK_EVERY: Duration = Duration::from_millis(250);
+const STALL_CHECK_EVERY: Duration = Duration::from_millis(100);
 /// How long a TEARDOWN may take when stopping.
 const TEARDOWN_TIMEOUT: Duration = Duration::from_secs(2);
 

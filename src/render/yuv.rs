@@ -221,6 +221,7 @@ impl YuvRenderer {
             }
         };
         let gpu = tile.gpu.insert(gpu);
+        tracing::trace!(tile_id, generation, "uploading planes");
         for (upload, texture) in uploads.iter().zip(&gpu.textures) {
             write_plane(queue, texture, upload);
         }
