@@ -104,7 +104,7 @@ fn vedette_and_retina_see_the_same_access_units() {
     // Retina does not keep in-band parameter sets in frame data (it moves them to its
     // parameters), and under load it was seen to drop an access unit delimiter at the start
     // of a picture: compare everything else, i.e. the slices and SEI a decoder uses.
-    let is_framing = |n: &Vec<u8>| matches!(n.first().map(|b| b & 0x1f), Some(7 | 8 | 9));
+    let is_framing = |n: &Vec<u8>| matches!(n.first().map(|b| b & 0x1f), Some(7..=9));
     let strip = |units: &UnitsByTimestamp| -> UnitsByTimestamp {
         units
             .iter()

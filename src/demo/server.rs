@@ -97,7 +97,11 @@ struct Shared {
 
 impl DemoServer {
     pub async fn start(opts: DemoOptions) -> Result<Self, DemoError> {
-        if opts.width < 128 || opts.height < 64 || opts.width % 2 != 0 || opts.height % 2 != 0 {
+        if opts.width < 128
+            || opts.height < 64
+            || !opts.width.is_multiple_of(2)
+            || !opts.height.is_multiple_of(2)
+        {
             return Err(DemoError::BadSize(opts.width, opts.height));
         }
         let listener = TcpListener::bind(("127.0.0.1", opts.port))
@@ -288,7 +292,8 @@ impl Connection {
         let mut out = Vec::with_capacity(nal_refs.iter().map(|n| n.len() + 32).sum());
         for packet in self.packetizer.packetize(frame.ts_in_90khz, &nal_refs) {
             self.packets_sent += 1;
-            if self.shared.fault == Some(Fault::DropPackets) && self.packets_sent % DROP_ONE_IN == 0
+            if self.shared.fault == Some(Fault::DropPackets)
+                && self.packets_sent.is_multiple_of(DROP_ONE_IN)
             {
                 continue;
             }

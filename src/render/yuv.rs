@@ -201,6 +201,7 @@ impl YuvRenderer {
             }
         };
         let texture_keys: Vec<_> = uploads.iter().map(PlaneUpload::texture_key).collect();
+        let uniform = TileUniform::for_frame(frame);
         let gpu = match tile.gpu.take() {
             Some(gpu) if gpu.texture_keys == texture_keys => gpu,
             _ => {
@@ -212,7 +213,7 @@ impl YuvRenderer {
                     tile_id,
                     &uploads,
                     texture_keys,
-                    TileUniform::for_frame(frame),
+                    uniform,
                 ) else {
                     tracing::debug!(tile_id, generation, "not drawing a frame without planes");
                     return;
@@ -225,7 +226,6 @@ impl YuvRenderer {
         for (upload, texture) in uploads.iter().zip(&gpu.textures) {
             write_plane(queue, texture, upload);
         }
-        let uniform = TileUniform::for_frame(frame);
         if uniform != gpu.uniform {
             queue.write_buffer(&gpu.uniform_buffer, 0, bytemuck::bytes_of(&uniform));
             gpu.uniform = uniform;
