@@ -26,7 +26,8 @@ test: deps
 	RUST_BACKTRACE=1 $(CARGO) test --all-targets
 
 bench: deps
-	$(CARGO) bench
+	$(CARGO) build --release --bin vedette --example retina_client
+	/usr/bin/python3 bench/run.py
 
 fmt:
 	$(CARGO) fmt --all

@@ -33,6 +33,24 @@ enum Command {
     Probe(ProbeArgs),
     /// Serve synthetic demo cameras over RTSP on loopback.
     DemoServer(DemoArgs),
+    /// Headless receive benchmark: N sessions of one URL, decoded, no window (prints JSON).
+    Bench(BenchArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct BenchArgs {
+    url: String,
+    #[arg(long, default_value_t = 1)]
+    tiles: usize,
+    /// Milliseconds between session starts.
+    #[arg(long, default_value_t = 200)]
+    stagger_ms: u64,
+    /// Seconds from the first start before measuring.
+    #[arg(long, default_value_t = 3.0)]
+    warmup: f64,
+    /// Seconds measured.
+    #[arg(long, default_value_t = 10.0)]
+    seconds: f64,
 }
 
 #[derive(clap::Args, Debug)]
@@ -118,6 +136,7 @@ fn main() -> ExitCode {
             match command {
                 Command::Probe(args) => probe(args, &config),
                 Command::DemoServer(args) => demo_server(args),
+                Command::Bench(args) => bench(args),
             }
         }
         None => wall(config_path, config),
@@ -271,6 +290,33 @@ fn probe(args: ProbeArgs, config: &Config) -> ExitCode {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
+    }
+}
+
+fn bench(args: BenchArgs) -> ExitCode {
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cannot start: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let report = rt.block_on(vedette::bench::run_bench(vedette::bench::BenchOptions {
+        url: args.url,
+        tiles: args.tiles.max(1),
+        stagger: Duration::from_millis(args.stagger_ms),
+        warmup: Duration::from_secs_f64(args.warmup.max(0.5)),
+        measure: Duration::from_secs_f64(args.seconds.max(1.0)),
+    }));
+    rt.shutdown_timeout(Duration::from_millis(500));
+    match serde_json::to_string(&report) {
+        Ok(json) => println!("{json}"),
+        Err(e) => eprintln!("cannot write JSON: {e}"),
+    }
+    if report.errors.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
     }
 }
 

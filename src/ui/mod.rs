@@ -71,6 +71,54 @@ pub struct VedetteApp {
     demo_mode: bool,
     started: Instant,
     first_frame_logged: bool,
+    shown: ShownFrames,
+}
+
+/// Counts the frames each tile actually showed, logged every few seconds (the bench reads it).
+struct ShownFrames {
+    since: Instant,
+    last_generation: Vec<u64>,
+    shown: Vec<u64>,
+}
+
+impl ShownFrames {
+    const EVERY: Duration = Duration::from_secs(5);
+
+    fn new(tiles: usize) -> Self {
+        Self {
+            since: Instant::now(),
+            last_generation: vec![0; tiles],
+            shown: vec![0; tiles],
+        }
+    }
+
+    fn record(&mut self, tile: usize, generation: u64) {
+        if let (Some(last), Some(shown)) =
+            (self.last_generation.get_mut(tile), self.shown.get_mut(tile))
+        {
+            if generation != *last {
+                *last = generation;
+                *shown += 1;
+            }
+        }
+    }
+
+    fn maybe_log(&mut self) {
+        let elapsed = self.since.elapsed();
+        if elapsed < Self::EVERY || self.shown.is_empty() {
+            return;
+        }
+        let fps: Vec<f64> = self
+            .shown
+            .iter()
+            .map(|n| *n as f64 / elapsed.as_secs_f64())
+            .collect();
+        let min = fps.iter().copied().fold(f64::INFINITY, f64::min);
+        let mean = fps.iter().sum::<f64>() / fps.len() as f64;
+        tracing::info!("wall: {} tiles, shown fps mean {mean:.1} min {min:.1}", fps.len());
+        self.since = Instant::now();
+        self.shown.iter_mut().for_each(|n| *n = 0);
+    }
 }
 
 impl VedetteApp {
@@ -82,6 +130,7 @@ impl VedetteApp {
         let ctx = cc.egui_ctx.clone();
         let repaint: Arc<dyn Fn() + Send + Sync> = Arc::new(move || ctx.request_repaint());
         let handle = setup.runtime.handle().clone();
+        let count = setup.cameras.len();
         let cameras = setup
             .cameras
             .into_iter()
@@ -106,6 +155,7 @@ impl VedetteApp {
             render_state,
             started: Instant::now(),
             first_frame_logged: false,
+            shown: ShownFrames::new(count),
         }
     }
 
@@ -220,6 +270,7 @@ impl VedetteApp {
         let now = Instant::now();
         if let Some(index) = self.maximized.filter(|&i| i < self.cameras.len()) {
             let response = tile::tile_ui(ui, area, &self.cameras[index], true, overlays, now);
+            self.shown.record(index, self.cameras[index].slot().generation());
             if response.double_clicked() {
                 self.maximized = None;
             }
@@ -235,6 +286,7 @@ impl VedetteApp {
             let rect = egui::Rect::from_min_size(min, cell).shrink(1.0);
             let selected = index == self.selected;
             let response = tile::tile_ui(ui, rect, &self.cameras[index], selected, overlays, now);
+            self.shown.record(index, self.cameras[index].slot().generation());
             if response.clicked() {
                 self.selected = index;
             }
@@ -277,6 +329,7 @@ impl eframe::App for VedetteApp {
             .frame(egui::Frame::NONE)
             .show(ui, |ui| self.wall_ui(ui));
         self.log_first_frame();
+        self.shown.maybe_log();
         // While any tile counts down to a reconnect, keep the number current.
         ctx.request_repaint_after(Duration::from_secs(1));
     }

@@ -1,0 +1,266 @@
+#!/usr/bin/python3
+"""`make bench`: Vedette's receive path and window against ffmpeg and a retina client.
+
+For 1, 4, 9 and 16 tiles of 720p30 H.264 from one GstRtspServer (shared media; clients start
+0.2 s apart, since GstRtspServer 1.22 can crash when many connect in the same instant), it
+measures the CPU (% of one core), resident memory and decoded frames per second of:
+
+* `vedette bench`: network, depacketize, decode, hand-off to the latest-frame slot; no window
+* the full app (`vedette --config ...`) under Xvfb (software rendering here: llvmpipe)
+* `ffmpeg -rtsp_transport tcp -i URL -f null -`, one process per tile
+* `examples/retina_client.rs`: retina + ffmpeg-next, the minimal independent client
+
+CPU and memory are read from /proc for every client the same way, over the same window after
+warm-up. Then capture->decoded latency p50/p95 for Vedette and the retina client, read from a
+Vedette demo-server stream whose pictures carry their capture time.
+
+Environment: BENCH_TILES="1 4 9 16", BENCH_SECONDS=10.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+VEDETTE = os.path.join(ROOT, "target", "release", "vedette")
+RETINA = os.path.join(ROOT, "target", "release", "examples", "retina_client")
+GST_SERVER = os.path.join(ROOT, "tests", "support", "gst_rtsp_server.py")
+TICKS = os.sysconf("SC_CLK_TCK")
+STAGGER = 0.2
+MEASURE = float(os.environ.get("BENCH_SECONDS", "10"))
+TILES = [int(t) for t in os.environ.get("BENCH_TILES", "1 4 9 16").split()]
+
+
+def warmup_for(tiles):
+    return STAGGER * tiles + 3.0
+
+
+def cpu_seconds(pids):
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+        except (OSError, IndexError, ValueError):
+            pass
+    return total / TICKS
+
+
+def rss_mib(pids):
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/status") as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1])
+        except OSError:
+            pass
+    return total / 1024
+
+
+class Window:
+    """CPU and peak RSS of some processes over [start + warmup, + MEASURE]."""
+
+    def __init__(self, pids_fn, warmup):
+        self.pids_fn, self.warmup = pids_fn, warmup
+        self.cpu = self.rss = 0.0
+
+    def run(self, start):
+        time.sleep(max(0.0, start + self.warmup - time.monotonic()))
+        before, t0 = cpu_seconds(self.pids_fn()), time.monotonic()
+        peak = 0.0
+        while time.monotonic() - t0 < MEASURE:
+            peak = max(peak, rss_mib(self.pids_fn()))
+            time.sleep(0.5)
+        self.cpu = 100.0 * (cpu_seconds(self.pids_fn()) - before) / (time.monotonic() - t0)
+        self.rss = peak
+
+
+def lines_of(stream, sink):
+    def pump():
+        for line in iter(stream.readline, ""):
+            sink.append(line.rstrip("\n"))
+
+    t = threading.Thread(target=pump, daemon=True)
+    t.start()
+    return t
+
+
+def start_gst(width, height, fps):
+    proc = subprocess.Popen(
+        ["/usr/bin/python3", GST_SERVER, "--port", "0", "--width", str(width), "--height",
+         str(height), "--fps", str(fps), "--shared", "--pattern", "smpte", "--scroll", "4"],
+        stdout=subprocess.PIPE, text=True)
+    line = proc.stdout.readline()
+    if not line.startswith("READY port="):
+        sys.exit(f"gst server did not start: {line!r}")
+    return proc, f"rtsp://127.0.0.1:{line.split('=')[1].strip()}/test"
+
+
+def json_client(cmd, warmup):
+    start = time.monotonic()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    window = Window(lambda: [proc.pid], warmup)
+    window.run(start)
+    out, _ = proc.communicate(timeout=60)
+    report = json.loads(out.strip().splitlines()[-1])
+    return window.cpu, window.rss, report["fps_mean"], report["fps_min"], report
+
+
+def vedette_bench(url, tiles):
+    w = warmup_for(tiles)
+    return json_client([VEDETTE, "bench", url, "--tiles", str(tiles), "--warmup", str(w),
+                        "--seconds", str(MEASURE)], w)
+
+
+def retina_client(url, tiles):
+    w = warmup_for(tiles)
+    return json_client([RETINA, url, str(tiles), str(w), str(MEASURE), "200"], w)
+
+
+def ffmpeg_clients(url, tiles):
+    w = warmup_for(tiles)
+    start = time.monotonic()
+    procs, outputs = [], []
+    for _ in range(tiles):
+        lines = []
+        p = subprocess.Popen(
+            ["ffmpeg", "-nostdin", "-loglevel", "error", "-rtsp_transport", "tcp", "-i", url,
+             "-f", "null", "-", "-progress", "pipe:1", "-stats_period", "0.25"],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        lines_of(p.stdout, lines)
+        procs.append(p)
+        outputs.append(lines)
+        time.sleep(STAGGER)
+
+    def frames(lines):
+        for line in reversed(lines):
+            if line.startswith("frame="):
+                return int(line.split("=")[1])
+        return 0
+
+    window = Window(lambda: [p.pid for p in procs], w)
+    result = {}
+
+    def count():
+        time.sleep(max(0.0, start + w - time.monotonic()))
+        result["before"] = [frames(o) for o in outputs]
+        time.sleep(MEASURE)
+        result["after"] = [frames(o) for o in outputs]
+
+    counter = threading.Thread(target=count)
+    counter.start()
+    window.run(start)
+    counter.join()
+    for p in procs:
+        p.send_signal(signal.SIGINT)
+    for p in procs:
+        try:
+            p.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+    fps = [(a - b) / MEASURE for a, b in zip(result["after"], result["before"])]
+    return window.cpu, window.rss, sum(fps) / len(fps), min(fps), None
+
+
+def full_app(url, tiles, display):
+    w = warmup_for(tiles) + 2.0
+    with tempfile.TemporaryDirectory() as tmp:
+        config = os.path.join(tmp, "config.toml")
+        with open(config, "w") as f:
+            for i in range(tiles):
+                f.write(f'[[cameras]]\nname = "Camera {i + 1}"\nurl = "{url}"\n\n')
+        with open(os.path.join(tmp, "config.ui-state.toml"), "w") as f:
+            f.write("window_size = [1280.0, 720.0]\n")
+        env = dict(os.environ, DISPLAY=display, VEDETTE_LOG="info")
+        env.pop("WAYLAND_DISPLAY", None)
+        lines = []
+        start = time.monotonic()
+        proc = subprocess.Popen([VEDETTE, "--config", config], env=env, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE, text=True)
+        lines_of(proc.stderr, lines)
+        window = Window(lambda: [proc.pid], w)
+        window.run(start)
+        # The app logs the frames it showed every 5 s; take the reports from the window.
+        shown = [l for l in lines if "shown fps mean" in l]
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        if not shown:
+            return window.cpu, window.rss, 0.0, 0.0, None
+        words = shown[-1].split()
+        mean = float(words[words.index("mean") + 1])
+        low = float(words[words.index("min") + 1])
+        return window.cpu, window.rss, mean, low, None
+
+
+def main():
+    for path in (VEDETTE, RETINA):
+        if not os.path.exists(path):
+            sys.exit(f"{path} is missing: run `make bench`, which builds it")
+    xvfb_display = ":87"
+    xvfb = subprocess.Popen(["Xvfb", xvfb_display, "-screen", "0", "1280x720x24", "-nolisten",
+                             "tcp"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(1.0)
+    gst, url = start_gst(1280, 720, 30)
+    rows = []
+    try:
+        for tiles in TILES:
+            results = {}
+            for name, run in (("vedette bench (headless)", lambda: vedette_bench(url, tiles)),
+                              ("retina + ffmpeg-next", lambda: retina_client(url, tiles)),
+                              ("ffmpeg -f null", lambda: ffmpeg_clients(url, tiles)),
+                              ("vedette app (Xvfb, llvmpipe)",
+                               lambda: full_app(url, tiles, xvfb_display))):
+                cpu, rss, fps, fps_min, _ = run()
+                results[name] = (cpu, rss, fps, fps_min)
+                print(f"  measured {tiles:2} tiles: {name}", file=sys.stderr, flush=True)
+            rows.append((tiles, results))
+    finally:
+        gst.terminate()
+        gst.wait()
+
+    demo = subprocess.Popen([VEDETTE, "demo-server", "--port", "0", "--cameras", "1", "--width",
+                             "1280", "--height", "720", "--fps", "30"], stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, text=True)
+    demo_line = demo.stdout.readline()
+    demo_url = demo_line.split("listening on ")[1].split()[0]
+    latency = {}
+    try:
+        for name, run in (("vedette bench (headless)", lambda: vedette_bench(demo_url, 1)),
+                          ("retina + ffmpeg-next", lambda: retina_client(demo_url, 1))):
+            report = run()[4]
+            latency[name] = (report["latency_p50_ms"], report["latency_p95_ms"])
+    finally:
+        demo.terminate()
+        demo.wait()
+        xvfb.terminate()
+        xvfb.wait()
+
+    print()
+    print(f"Receiving 720p30 H.264 from one GstRtspServer, {MEASURE:.0f} s measured after warm-up")
+    print(f"{'tiles':>5}  {'client':<30} {'CPU %':>7} {'RSS MiB':>8} {'fps mean':>9} "
+          f"{'fps min':>8} {'CPU/retina':>11} {'CPU/ffmpeg':>11}")
+    for tiles, results in rows:
+        retina_cpu = results["retina + ffmpeg-next"][0] or float("nan")
+        ffmpeg_cpu = results["ffmpeg -f null"][0] or float("nan")
+        for name, (cpu, rss, fps, fps_min) in results.items():
+            print(f"{tiles:>5}  {name:<30} {cpu:7.1f} {rss:8.1f} {fps:9.1f} {fps_min:8.1f} "
+                  f"{cpu / retina_cpu:10.2f}x {cpu / ffmpeg_cpu:10.2f}x")
+    print()
+    print("Capture -> decoded latency, Vedette demo server 720p30 (time code in the picture)")
+    for name, (p50, p95) in latency.items():
+        print(f"  {name:<30} p50 {p50} ms   p95 {p95} ms")
+
+
+if __name__ == "__main__":
+    main()
