@@ -55,14 +55,21 @@ async fn play(url: url::Url, stats: Arc<Stats>, stop_at: Instant) -> Result<(), 
             _ = tokio::time::sleep_until(deadline) => break,
         };
         let Some(item) = item else { break };
-        let Ok(CodecItem::VideoFrame(video)) = item else { continue };
-        if decoder.send_packet(&ffmpeg::Packet::copy(video.data())).is_err() {
+        let Ok(CodecItem::VideoFrame(video)) = item else {
+            continue;
+        };
+        if decoder
+            .send_packet(&ffmpeg::Packet::copy(video.data()))
+            .is_err()
+        {
             continue;
         }
         while decoder.receive_frame(&mut frame).is_ok() {
             stats.frames.fetch_add(1, Ordering::Relaxed);
             let (w, h) = (frame.width() as usize, frame.height() as usize);
-            if let Some(capture) = vedette::timecode::read_timecode(frame.data(0), frame.stride(0), w, h) {
+            if let Some(capture) =
+                vedette::timecode::read_timecode(frame.data(0), frame.stride(0), w, h)
+            {
                 if stats.measuring.load(Ordering::Relaxed) {
                     let now = vedette::decode::unix_millis();
                     if let Some(l) = now.checked_sub(capture) {
@@ -109,7 +116,10 @@ fn main() {
             })
             .collect();
         tokio::time::sleep_until((started + warmup).into()).await;
-        let before: Vec<u64> = stats.iter().map(|s| s.frames.load(Ordering::Relaxed)).collect();
+        let before: Vec<u64> = stats
+            .iter()
+            .map(|s| s.frames.load(Ordering::Relaxed))
+            .collect();
         for s in &stats {
             s.measuring.store(true, Ordering::Relaxed);
         }
@@ -131,7 +141,10 @@ fn main() {
             .flat_map(|s| s.latency_ms.lock().unwrap().clone())
             .collect();
         lat.sort_unstable();
-        let pct = |p: f64| lat.get(((lat.len() as f64 - 1.0) * p).round() as usize).copied();
+        let pct = |p: f64| {
+            lat.get(((lat.len() as f64 - 1.0) * p).round() as usize)
+                .copied()
+        };
         serde_json::json!({
             "tiles": tiles,
             "seconds": secs,

@@ -54,10 +54,18 @@ pub async fn run_bench(opts: BenchOptions) -> BenchReport {
     }
     let mut stats: Vec<Option<Arc<DecoderStats>>> = Vec::new();
     for rx in all_stats {
-        stats.push(tokio::time::timeout(opts.warmup, rx).await.ok().and_then(Result::ok));
+        stats.push(
+            tokio::time::timeout(opts.warmup, rx)
+                .await
+                .ok()
+                .and_then(Result::ok),
+        );
     }
     tokio::time::sleep_until((started + opts.warmup).into()).await;
-    let before: Vec<u64> = stats.iter().map(|s| s.as_ref().map_or(0, |s| s.frames())).collect();
+    let before: Vec<u64> = stats
+        .iter()
+        .map(|s| s.as_ref().map_or(0, |s| s.frames()))
+        .collect();
     // Latency samples from the warm-up (the server's cached pictures) do not count.
     for s in stats.iter().flatten() {
         if let Ok(mut l) = s.latency_ms.lock() {
@@ -69,12 +77,20 @@ pub async fn run_bench(opts: BenchOptions) -> BenchReport {
     let fps: Vec<f64> = stats
         .iter()
         .zip(&before)
-        .map(|(s, b)| s.as_ref().map_or(0.0, |s| (s.frames() - b) as f64 / seconds))
+        .map(|(s, b)| {
+            s.as_ref()
+                .map_or(0.0, |s| (s.frames() - b) as f64 / seconds)
+        })
         .collect();
     let mut latencies: Vec<u64> = stats
         .iter()
         .flatten()
-        .flat_map(|s| s.latency_ms.lock().map(|l| l.iter().copied().collect::<Vec<_>>()).unwrap_or_default())
+        .flat_map(|s| {
+            s.latency_ms
+                .lock()
+                .map(|l| l.iter().copied().collect::<Vec<_>>())
+                .unwrap_or_default()
+        })
         .collect();
     latencies.sort_unstable();
     let percentile = |p: f64| -> Option<u64> {

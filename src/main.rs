@@ -205,10 +205,16 @@ fn wall(
     if let Some(icon) = vedette::ui::icon() {
         viewport = viewport.with_icon(icon);
     }
-    let options = eframe::NativeOptions {
+    let mut options = eframe::NativeOptions {
         viewport,
         renderer: eframe::Renderer::Wgpu,
         ..Default::default()
+    };
+    // Pictures are shown as they arrive; waiting for a vertical blank only adds latency, and a
+    // software rasterizer (a VM, Xvfb) may have none to wait for.
+    options.wgpu_options.surface.present_mode = match std::env::var("VEDETTE_VSYNC").as_deref() {
+        Ok("1") => eframe::wgpu::PresentMode::AutoVsync,
+        _ => eframe::wgpu::PresentMode::AutoNoVsync,
     };
     let setup = AppSetup {
         runtime,

@@ -174,10 +174,11 @@ impl VideoDecoder {
             .ok_or_else(|| DecodeError::NoDecoder(codec.as_str().into()))?;
         let mut context = ffmpeg::codec::Context::new_with_codec(ffcodec);
         context.set_flags(ffmpeg::codec::Flags::LOW_DELAY);
-        // Frame threading would add a frame of latency per thread; slices cost nothing.
+        // One thread per stream: frame threading would add a frame of latency per thread, and
+        // a wall of cameras already spreads decoding over every core, one thread per camera.
         context.set_threading(ffmpeg::codec::threading::Config {
             kind: ffmpeg::codec::threading::Type::Slice,
-            count: 2,
+            count: 1,
             ..Default::default()
         });
         let decoder = context.decoder().video()?;

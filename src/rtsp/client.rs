@@ -362,7 +362,10 @@ impl RtspSession {
             let keepalive_at = self
                 .keepalive_at
                 .unwrap_or(silence_deadline + Duration::from_secs(3600));
+            // Biased, data first: while packets are buffered the timers are never polled, so
+            // none is registered per packet.
             tokio::select! {
+                biased;
                 incoming = self.next_incoming() => {
                     let incoming = incoming.map_err(|k| RtspError::new(Step::Receive, k))?;
                     match incoming {
@@ -393,19 +396,19 @@ impl RtspSession {
     }
 
     fn classify(&self, channel: u8, data: Vec<u8>) -> Option<Packet> {
-        self.setup_streams.iter().find_map(|s| {
-            if s.rtp_channel == channel {
-                Some(Packet::Rtp {
-                    stream: s.stream,
-                    data: data.clone(),
-                })
-            } else if s.rtcp_channel == channel {
-                Some(Packet::Rtcp {
-                    stream: s.stream,
-                    data: data.clone(),
-                })
-            } else {
-                None
+        let s = self
+            .setup_streams
+            .iter()
+            .find(|s| s.rtp_channel == channel || s.rtcp_channel == channel)?;
+        Some(if s.rtp_channel == channel {
+            Packet::Rtp {
+                stream: s.stream,
+                data,
+            }
+        } else {
+            Packet::Rtcp {
+                stream: s.stream,
+                data,
             }
         })
     }

@@ -115,7 +115,10 @@ impl ShownFrames {
             .collect();
         let min = fps.iter().copied().fold(f64::INFINITY, f64::min);
         let mean = fps.iter().sum::<f64>() / fps.len() as f64;
-        tracing::info!("wall: {} tiles, shown fps mean {mean:.1} min {min:.1}", fps.len());
+        tracing::info!(
+            "wall: {} tiles, shown fps mean {mean:.1} min {min:.1}",
+            fps.len()
+        );
         self.since = Instant::now();
         self.shown.iter_mut().for_each(|n| *n = 0);
     }
@@ -258,8 +261,6 @@ impl VedetteApp {
 
     fn wall_ui(&mut self, ui: &mut egui::Ui) {
         let area = ui.available_rect_before_wrap();
-        ui.painter()
-            .rect_filled(area, 0.0, egui::Color32::from_gray(8));
         if self.cameras.is_empty() {
             ui.centered_and_justified(|ui| {
                 ui.label("No cameras. Add [[cameras]] entries to the config file.");
@@ -270,7 +271,8 @@ impl VedetteApp {
         let now = Instant::now();
         if let Some(index) = self.maximized.filter(|&i| i < self.cameras.len()) {
             let response = tile::tile_ui(ui, area, &self.cameras[index], true, overlays, now);
-            self.shown.record(index, self.cameras[index].slot().generation());
+            self.shown
+                .record(index, self.cameras[index].slot().generation());
             if response.double_clicked() {
                 self.maximized = None;
             }
@@ -286,7 +288,8 @@ impl VedetteApp {
             let rect = egui::Rect::from_min_size(min, cell).shrink(1.0);
             let selected = index == self.selected;
             let response = tile::tile_ui(ui, rect, &self.cameras[index], selected, overlays, now);
-            self.shown.record(index, self.cameras[index].slot().generation());
+            self.shown
+                .record(index, self.cameras[index].slot().generation());
             if response.clicked() {
                 self.selected = index;
             }
@@ -332,6 +335,11 @@ impl eframe::App for VedetteApp {
         self.shown.maybe_log();
         // While any tile counts down to a reconnect, keep the number current.
         ctx.request_repaint_after(Duration::from_secs(1));
+    }
+
+    /// The wall's background is the clear colour, so nothing is painted under the tiles.
+    fn clear_color(&self, _visuals: &egui::Visuals) -> [f32; 4] {
+        egui::Color32::from_gray(8).to_normalized_gamma_f32()
     }
 
     fn on_exit(&mut self) {

@@ -22,14 +22,22 @@ pub fn tile_ui(
         egui::Sense::click(),
     );
     let painter = ui.painter_at(rect);
-    painter.rect_filled(rect, 0.0, egui::Color32::BLACK);
-
     let (frame, generation) = camera.slot().latest();
-    if let Some(frame) = frame {
-        let video_rect = crate::render::letterbox(rect, frame.width, frame.height);
-        painter.add(crate::render::yuv_paint_callback(
-            video_rect, camera.id, frame, generation,
-        ));
+    match frame {
+        Some(frame) => {
+            let video_rect = crate::render::letterbox(rect, frame.width, frame.height);
+            // Fill only the bars: painting under the video would cost a full-tile fill per
+            // frame, which a software rasterizer feels.
+            for bar in letterbox_bars(rect, video_rect) {
+                painter.rect_filled(bar, 0.0, egui::Color32::BLACK);
+            }
+            painter.add(crate::render::yuv_paint_callback(
+                video_rect, camera.id, frame, generation,
+            ));
+        }
+        None => {
+            painter.rect_filled(rect, 0.0, egui::Color32::BLACK);
+        }
     }
 
     let status = camera.status();
@@ -84,6 +92,25 @@ pub fn tile_ui(
     response
 }
 
+/// The parts of `tile` outside `video` (up to two bars: top/bottom or left/right).
+fn letterbox_bars(tile: egui::Rect, video: egui::Rect) -> Vec<egui::Rect> {
+    [
+        egui::Rect::from_min_max(tile.min, egui::pos2(tile.max.x, video.min.y)),
+        egui::Rect::from_min_max(egui::pos2(tile.min.x, video.max.y), tile.max),
+        egui::Rect::from_min_max(
+            egui::pos2(tile.min.x, video.min.y),
+            egui::pos2(video.min.x, video.max.y),
+        ),
+        egui::Rect::from_min_max(
+            egui::pos2(video.max.x, video.min.y),
+            egui::pos2(tile.max.x, video.max.y),
+        ),
+    ]
+    .into_iter()
+    .filter(|r| r.width() > 0.0 && r.height() > 0.0)
+    .collect()
+}
+
 /// Text on a translucent dark box, readable on any picture. Returns the box.
 fn label_with_background(
     painter: &egui::Painter,
@@ -97,4 +124,21 @@ fn label_with_background(
     painter.rect_filled(rect, 3.0, egui::Color32::from_black_alpha(160));
     painter.galley(pos, galley, color);
     rect
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bars_cover_the_tile_around_the_video() {
+        let tile = egui::Rect::from_min_size(egui::pos2(0.0, 0.0), egui::vec2(400.0, 300.0));
+        let video = crate::render::letterbox(tile, 1280, 720);
+        let bars = letterbox_bars(tile, video);
+        assert_eq!(bars.len(), 2, "{bars:?}");
+        let area: f32 = bars.iter().map(|b| b.area()).sum::<f32>() + video.area();
+        assert!((area - tile.area()).abs() < 1.0, "{area}");
+        assert!(bars.iter().all(|b| !b.intersects(video.shrink(0.5))));
+        assert!(letterbox_bars(tile, tile).is_empty());
+    }
 }
