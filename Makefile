@@ -26,7 +26,7 @@ test: deps
 	RUST_BACKTRACE=1 $(CARGO) test --all-targets
 
 bench: deps
-	$(CARGO) build --release --bin vedette --example retina_client
+	$(CARGO) build --release --bin vedette --example retina_client --example screen_latency
 	/usr/bin/python3 bench/run.py
 
 fmt:

@@ -29,6 +29,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 VEDETTE = os.path.join(ROOT, "target", "release", "vedette")
 RETINA = os.path.join(ROOT, "target", "release", "examples", "retina_client")
+SCREEN_LATENCY = os.path.join(ROOT, "target", "release", "examples", "screen_latency")
 GST_SERVER = os.path.join(ROOT, "tests", "support", "gst_rtsp_server.py")
 TICKS = os.sysconf("SC_CLK_TCK")
 STAGGER = 0.2
@@ -203,8 +204,68 @@ def full_app(url, tiles, display):
         return window.cpu, window.rss, mean, low, None
 
 
+def screen_latency(display, rect):
+    x, y, w, h = rect
+    out = subprocess.run([SCREEN_LATENCY, display, str(x), str(y), str(w), str(h), str(MEASURE)],
+                         capture_output=True, text=True, timeout=MEASURE + 30).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def vedette_on_screen(url, display):
+    """The app showing one demo camera; the tile logs where its video is drawn."""
+    with tempfile.TemporaryDirectory() as tmp:
+        config = os.path.join(tmp, "config.toml")
+        with open(config, "w") as f:
+            f.write(f'[[cameras]]\nname = "Latency"\nurl = "{url}"\n')
+        with open(os.path.join(tmp, "config.ui-state.toml"), "w") as f:
+            f.write("window_size = [1280.0, 720.0]\noverlays_hidden = true\n")
+        env = dict(os.environ, DISPLAY=display, VEDETTE_LOG="info")
+        env.pop("WAYLAND_DISPLAY", None)
+        lines = []
+        proc = subprocess.Popen([VEDETTE, "--config", config], env=env, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE, text=True)
+        lines_of(proc.stderr, lines)
+        try:
+            deadline = time.monotonic() + 20
+            rect = None
+            while rect is None and time.monotonic() < deadline:
+                for line in lines:
+                    if "video at" in line:
+                        words = dict(w.split("=") for w in line.split() if "=" in w)
+                        rect = tuple(int(float(words[k])) for k in ("x", "y", "w", "h"))
+                time.sleep(0.1)
+            if rect is None:
+                return {}
+            time.sleep(2.0)
+            return screen_latency(display, rect)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+def gstreamer_on_screen(url, display):
+    """GStreamer's own player, unscaled at the top left of the screen."""
+    env = dict(os.environ, DISPLAY=display)
+    proc = subprocess.Popen(["gst-launch-1.0", "-q", "rtspsrc", f"location={url}", "latency=0",
+                             "!", "decodebin", "!", "videoconvert", "!", "ximagesink",
+                             "sync=false"], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(4.0)
+        return screen_latency(display, (0, 0, 1280, 720))
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
 def main():
-    for path in (VEDETTE, RETINA):
+    for path in (VEDETTE, RETINA, SCREEN_LATENCY):
         if not os.path.exists(path):
             sys.exit(f"{path} is missing: run `make bench`, which builds it")
     xvfb_display = ":87"
@@ -240,6 +301,10 @@ def main():
                           ("retina + ffmpeg-next", lambda: retina_client(demo_url, 1))):
             report = run()[4]
             latency[name] = (report["latency_p50_ms"], report["latency_p95_ms"])
+        on_screen = {
+            "vedette app (Xvfb, llvmpipe)": vedette_on_screen(demo_url, xvfb_display),
+            "gst-launch-1.0 ... ximagesink": gstreamer_on_screen(demo_url, xvfb_display),
+        }
     finally:
         demo.terminate()
         demo.wait()
@@ -260,6 +325,11 @@ def main():
     print("Capture -> decoded latency, Vedette demo server 720p30 (time code in the picture)")
     for name, (p50, p95) in latency.items():
         print(f"  {name:<30} p50 {p50} ms   p95 {p95} ms")
+    print()
+    print("Capture -> on screen latency, same stream, read back from the window's pixels (x11grab)")
+    for name, r in on_screen.items():
+        print(f"  {name:<30} p50 {r.get('latency_p50_ms')} ms   p95 {r.get('latency_p95_ms')} ms"
+              f"   ({r.get('frames_seen')} pictures seen in {MEASURE:.0f} s)")
 
 
 if __name__ == "__main__":

@@ -26,6 +26,8 @@ DEBIAN_PACKAGES=(
     libegl1 libgl1 libgl1-mesa-dri
     # Tests of the real window: a private X server (screenshots are grabbed with ffmpeg).
     xvfb xauth
+    # `make bench`: GStreamer's own player (decodebin needs avdec_h264) beside Vedette.
+    gstreamer1.0-libav
 )
 BREW_FORMULAE=(pkg-config ffmpeg gstreamer gst-rtsp-server pygobject3)
 RUST_COMPONENTS=(rustfmt clippy)

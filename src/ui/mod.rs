@@ -79,6 +79,9 @@ struct ShownFrames {
     since: Instant,
     last_generation: Vec<u64>,
     shown: Vec<u64>,
+    /// Where each tile's video was last drawn, logged when it moves (the bench reads it to
+    /// find the picture on screen).
+    video_rects: Vec<Option<egui::Rect>>,
 }
 
 impl ShownFrames {
@@ -89,10 +92,23 @@ impl ShownFrames {
             since: Instant::now(),
             last_generation: vec![0; tiles],
             shown: vec![0; tiles],
+            video_rects: vec![None; tiles],
         }
     }
 
-    fn record(&mut self, tile: usize, generation: u64) {
+    fn record(&mut self, tile: usize, generation: u64, video: Option<egui::Rect>) {
+        if let (Some(rect), Some(last)) = (video, self.video_rects.get_mut(tile)) {
+            if *last != Some(rect) {
+                *last = Some(rect);
+                tracing::info!(
+                    "tile {tile} video at x={:.0} y={:.0} w={:.0} h={:.0}",
+                    rect.min.x,
+                    rect.min.y,
+                    rect.width(),
+                    rect.height()
+                );
+            }
+        }
         if let (Some(last), Some(shown)) =
             (self.last_generation.get_mut(tile), self.shown.get_mut(tile))
         {
@@ -270,9 +286,10 @@ impl VedetteApp {
         let overlays = !self.ui_state.overlays_hidden;
         let now = Instant::now();
         if let Some(index) = self.maximized.filter(|&i| i < self.cameras.len()) {
-            let response = tile::tile_ui(ui, area, &self.cameras[index], true, overlays, now);
+            let (response, video) =
+                tile::tile_ui(ui, area, &self.cameras[index], true, overlays, now);
             self.shown
-                .record(index, self.cameras[index].slot().generation());
+                .record(index, self.cameras[index].slot().generation(), video);
             if response.double_clicked() {
                 self.maximized = None;
             }
@@ -287,9 +304,10 @@ impl VedetteApp {
             let min = area.min + egui::vec2(col as f32 * cell.x, row as f32 * cell.y);
             let rect = egui::Rect::from_min_size(min, cell).shrink(1.0);
             let selected = index == self.selected;
-            let response = tile::tile_ui(ui, rect, &self.cameras[index], selected, overlays, now);
+            let (response, video) =
+                tile::tile_ui(ui, rect, &self.cameras[index], selected, overlays, now);
             self.shown
-                .record(index, self.cameras[index].slot().generation());
+                .record(index, self.cameras[index].slot().generation(), video);
             if response.clicked() {
                 self.selected = index;
             }

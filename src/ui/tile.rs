@@ -7,7 +7,8 @@ use eframe::egui;
 use crate::camera::state::ConnectionState;
 use crate::camera::CameraHandle;
 
-/// Draws a camera into `rect` and returns the tile's response (click, double-click).
+/// Draws a camera into `rect`. Returns the tile's response (click, double-click) and where the
+/// video was drawn, if a frame was.
 pub fn tile_ui(
     ui: &mut egui::Ui,
     rect: egui::Rect,
@@ -15,7 +16,7 @@ pub fn tile_ui(
     selected: bool,
     overlays: bool,
     now: Instant,
-) -> egui::Response {
+) -> (egui::Response, Option<egui::Rect>) {
     let response = ui.interact(
         rect,
         ui.scope_id().with(("tile", camera.id)),
@@ -23,9 +24,11 @@ pub fn tile_ui(
     );
     let painter = ui.painter_at(rect);
     let (frame, generation) = camera.slot().latest();
+    let mut drawn_at = None;
     match frame {
         Some(frame) => {
             let video_rect = crate::render::letterbox(rect, frame.width, frame.height);
+            drawn_at = Some(video_rect);
             // Fill only the bars: painting under the video would cost a full-tile fill per
             // frame, which a software rasterizer feels.
             for bar in letterbox_bars(rect, video_rect) {
@@ -89,7 +92,7 @@ pub fn tile_ui(
             egui::StrokeKind::Inside,
         );
     }
-    response
+    (response, drawn_at)
 }
 
 /// The parts of `tile` outside `video` (up to two bars: top/bottom or left/right).
