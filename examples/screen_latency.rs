@@ -19,10 +19,26 @@ fn main() {
     let (x, y, width, height) = (num(2), num(3), num(4) & !1, num(5) & !1);
     let seconds: f64 = args[6].parse().expect("seconds");
     let mut ffmpeg = Command::new("ffmpeg")
-        .args(["-loglevel", "error", "-f", "x11grab", "-framerate", "120", "-video_size"])
+        .args([
+            "-loglevel",
+            "error",
+            "-f",
+            "x11grab",
+            "-framerate",
+            "120",
+            "-video_size",
+        ])
         .arg(format!("{width}x{height}"))
         .args(["-i", &format!("{}+{x},{y}", args[1])])
-        .args(["-fps_mode", "passthrough", "-f", "rawvideo", "-pix_fmt", "gray", "-"])
+        .args([
+            "-fps_mode",
+            "passthrough",
+            "-f",
+            "rawvideo",
+            "-pix_fmt",
+            "gray",
+            "-",
+        ])
         .stdout(Stdio::piped())
         .spawn()
         .expect("ffmpeg");
