@@ -99,7 +99,7 @@ fn test_frame(spec: TileSpec) -> VideoFrame {
         (width.div_ceil(1 << shift_x), height.div_ceil(1 << shift_y));
     let padded = |bytes: u32| (bytes as usize).next_multiple_of(64) + 64;
     let new_plane = |w: u32, h: u32, bytes_per_texel: u32| Plane {
-        data: vec![0; padded(w * bytes_per_texel) * h as usize],
+        data: vec![0; padded(w * bytes_per_texel) * h as usize].into(),
         stride: padded(w * bytes_per_texel),
         width: w as usize,
         height: h as usize,

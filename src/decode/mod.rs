@@ -81,9 +81,76 @@ pub enum ColorMatrix {
     Bt709,
 }
 
+/// The bytes of one plane: a view into the decoder's reference-counted picture (no copy on
+/// the hand-off from decoder to screen), or bytes of our own (tests, synthetic frames).
+#[derive(Clone)]
+pub enum PlaneData {
+    Owned(Vec<u8>),
+    Decoded {
+        picture: Arc<ffmpeg::frame::Video>,
+        plane: usize,
+        len: usize,
+    },
+}
+
+impl std::ops::Deref for PlaneData {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        match self {
+            PlaneData::Owned(v) => v,
+            PlaneData::Decoded {
+                picture,
+                plane,
+                len,
+            } => picture.data(*plane).get(..*len).unwrap_or_default(),
+        }
+    }
+}
+
+/// Writing copies a decoded plane first (copy on write): the decoder's buffers stay read-only.
+impl std::ops::DerefMut for PlaneData {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        self.to_mut()
+    }
+}
+
+impl PlaneData {
+    /// Mutable bytes, copying a decoded plane first.
+    pub fn to_mut(&mut self) -> &mut Vec<u8> {
+        if let PlaneData::Decoded { .. } = self {
+            *self = PlaneData::Owned(self.to_vec());
+        }
+        match self {
+            PlaneData::Owned(v) => v,
+            PlaneData::Decoded { .. } => unreachable!("converted above"),
+        }
+    }
+}
+
+impl From<Vec<u8>> for PlaneData {
+    fn from(v: Vec<u8>) -> Self {
+        PlaneData::Owned(v)
+    }
+}
+
+impl std::fmt::Debug for PlaneData {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PlaneData({} bytes)", self.len())
+    }
+}
+
+impl PartialEq for PlaneData {
+    fn eq(&self, other: &Self) -> bool {
+        **self == **other
+    }
+}
+
+impl Eq for PlaneData {}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Plane {
-    pub data: Vec<u8>,
+    pub data: PlaneData,
     /// Bytes per row in `data`.
     pub stride: usize,
     pub width: usize,
@@ -290,7 +357,10 @@ impl DecodeWorker {
             }
             loop {
                 match self.decoder.receive_frame(&mut frame) {
-                    Ok(()) => self.publish(&frame, au.ts_in_90khz),
+                    Ok(()) => {
+                        let picture = std::mem::replace(&mut frame, ffmpeg::frame::Video::empty());
+                        self.publish(picture, au.ts_in_90khz);
+                    }
                     Err(ffmpeg::Error::Other { errno }) if errno == ffmpeg::util::error::EAGAIN => {
                         break
                     }
@@ -336,9 +406,10 @@ impl DecodeWorker {
         }
     }
 
-    fn publish(&self, frame: &ffmpeg::frame::Video, ts_in_90khz: u32) {
+    fn publish(&self, frame: ffmpeg::frame::Video, ts_in_90khz: u32) {
+        let format = frame.format();
         let Some(video) = video_frame_from(frame, ts_in_90khz) else {
-            self.record_error(format!("unsupported pixel format {:?}", frame.format()));
+            self.record_error(format!("unsupported pixel format {format:?}"));
             return;
         };
         let now = Instant::now();
@@ -367,7 +438,7 @@ pub fn unix_millis() -> u64 {
 }
 
 /// Copies FFmpeg's planes out (the decoder reuses its buffers), keeping YUV as is.
-fn video_frame_from(frame: &ffmpeg::frame::Video, ts_in_90khz: u32) -> Option<VideoFrame> {
+fn video_frame_from(frame: ffmpeg::frame::Video, ts_in_90khz: u32) -> Option<VideoFrame> {
     use ffmpeg::format::Pixel;
     let (layout, forced_full_range) = match frame.format() {
         Pixel::YUV420P => (PixelLayout::I420, false),
@@ -379,14 +450,21 @@ fn video_frame_from(frame: &ffmpeg::frame::Video, ts_in_90khz: u32) -> Option<Vi
         Pixel::YUVJ444P => (PixelLayout::I444, true),
         _ => return None,
     };
+    // The decoder handed this picture over: its buffers are reference-counted and FFmpeg
+    // never writes them again, so planes can point into them instead of being copied.
+    let picture = Arc::new(frame);
+    let frame = &*picture;
     let planes: Vec<Plane> = (0..frame.planes())
         .map(|i| {
             let height = frame.plane_height(i) as usize;
             let stride = frame.stride(i);
-            let data = frame.data(i);
-            let used = (stride * height).min(data.len());
+            let len = (stride * height).min(frame.data(i).len());
             Plane {
-                data: data[..used].to_vec(),
+                data: PlaneData::Decoded {
+                    picture: picture.clone(),
+                    plane: i,
+                    len,
+                },
                 stride,
                 width: frame.plane_width(i) as usize,
                 height,
@@ -424,4 +502,33 @@ pub fn init_ffmpeg() {
         }
         ffmpeg::util::log::set_level(ffmpeg::util::log::Level::Fatal);
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decoded_planes_are_views_and_copy_on_write() {
+        init_ffmpeg();
+        let mut frame = ffmpeg::frame::Video::new(ffmpeg::format::Pixel::GRAY8, 8, 2);
+        frame.data_mut(0).fill(7);
+        let picture = Arc::new(frame);
+        let len = picture.stride(0) * 2;
+        let mut a = PlaneData::Decoded {
+            picture: picture.clone(),
+            plane: 0,
+            len,
+        };
+        let b = a.clone();
+        assert_eq!(a.len(), len);
+        assert!(a.iter().all(|&v| v == 7));
+        a[0] = 9;
+        assert_eq!(
+            (a[0], b[0], picture.data(0)[0]),
+            (9, 7, 7),
+            "the picture stays untouched"
+        );
+        assert_eq!(PlaneData::from(vec![1, 2]), PlaneData::Owned(vec![1, 2]));
+    }
 }

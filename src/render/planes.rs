@@ -197,7 +197,7 @@ mod tests {
 
     fn plane(width: usize, height: usize, stride: usize) -> Plane {
         Plane {
-            data: vec![0; stride * height],
+            data: vec![0; stride * height].into(),
             stride,
             width,
             height,
@@ -290,9 +290,9 @@ mod tests {
     fn last_row_needs_no_padding() {
         let mut f = i420(64, 48);
         let y = &mut f.planes[0];
-        y.data.truncate(y.stride * 47 + 64);
+        y.data.to_mut().truncate(y.stride * 47 + 64);
         assert!(plane_uploads(&f, MAX).is_ok());
-        f.planes[0].data.pop();
+        f.planes[0].data.to_mut().pop();
         assert!(matches!(
             plane_uploads(&f, MAX),
             Err(FrameRejected::DataTooShort { plane: 0, .. })
@@ -353,7 +353,7 @@ mod tests {
             Err(FrameRejected::StrideTooShort { plane: 1, .. })
         ));
         let mut f = i420(64, 48);
-        f.planes[1].data.clear();
+        f.planes[1].data.to_mut().clear();
         assert!(matches!(
             plane_uploads(&f, MAX),
             Err(FrameRejected::DataTooShort { plane: 1, .. })
