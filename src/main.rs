@@ -151,10 +151,7 @@ fn wall(
 ) -> ExitCode {
     let runtime = match runtime() {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("cannot start: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     let (config, config_error) = match config {
         Some(Ok(c)) => (c, None),
@@ -239,12 +236,17 @@ fn wall(
     }
 }
 
-fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+/// The tokio runtime for sessions; on failure the error is printed and the exit code returned.
+fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name("rtsp")
         .enable_all()
         .build()
+        .map_err(|e| {
+            eprintln!("cannot start: {e}");
+            ExitCode::FAILURE
+        })
 }
 
 fn probe(args: ProbeArgs, config: &Config) -> ExitCode {
@@ -275,10 +277,7 @@ fn probe(args: ProbeArgs, config: &Config) -> ExitCode {
     };
     let rt = match runtime() {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("cannot start: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     let report = rt.block_on(run_probe(opts));
     rt.shutdown_timeout(Duration::from_millis(200));
@@ -302,10 +301,7 @@ fn probe(args: ProbeArgs, config: &Config) -> ExitCode {
 fn bench(args: BenchArgs) -> ExitCode {
     let rt = match runtime() {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("cannot start: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     let report = rt.block_on(vedette::bench::run_bench(vedette::bench::BenchOptions {
         url: args.url,
@@ -329,10 +325,7 @@ fn bench(args: BenchArgs) -> ExitCode {
 fn demo_server(args: DemoArgs) -> ExitCode {
     let rt = match runtime() {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("cannot start: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     let auth = match args.auth_user {
         Some(username) => match std::env::var("VEDETTE_DEMO_PASSWORD") {
