@@ -213,6 +213,8 @@ fn wall(
         Ok("1") => eframe::wgpu::PresentMode::AutoVsync,
         _ => eframe::wgpu::PresentMode::AutoNoVsync,
     };
+    // One frame in flight: a queued frame is a frame of latency (egui's LOW_LATENCY setting).
+    options.wgpu_options.surface.desired_maximum_frame_latency = Some(1);
     let setup = AppSetup {
         runtime,
         cameras,
