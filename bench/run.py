@@ -171,22 +171,31 @@ def ffmpeg_clients(url, tiles):
     return window.cpu, window.rss, sum(fps) / len(fps), min(fps), None
 
 
+def start_app(tmp, url, tiles, display, overlays):
+    """Starts the app on `display` with `tiles` cameras of `url`, its window filling the screen.
+    Returns the process and the list its log lines are collected into."""
+    config = os.path.join(tmp, "config.toml")
+    with open(config, "w") as f:
+        for i in range(tiles):
+            f.write(f'[[cameras]]\nname = "Camera {i + 1}"\nurl = "{url}"\n\n')
+    with open(os.path.join(tmp, "config.ui-state.toml"), "w") as f:
+        f.write("window_size = [1280.0, 720.0]\n")
+        if not overlays:
+            f.write("overlays_hidden = true\n")
+    env = dict(os.environ, DISPLAY=display, VEDETTE_LOG="info")
+    env.pop("WAYLAND_DISPLAY", None)
+    lines = []
+    proc = subprocess.Popen([VEDETTE, "--config", config], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    lines_of(proc.stderr, lines)
+    return proc, lines
+
+
 def full_app(url, tiles, display):
     w = warmup_for(tiles) + 2.0
     with tempfile.TemporaryDirectory() as tmp:
-        config = os.path.join(tmp, "config.toml")
-        with open(config, "w") as f:
-            for i in range(tiles):
-                f.write(f'[[cameras]]\nname = "Camera {i + 1}"\nurl = "{url}"\n\n')
-        with open(os.path.join(tmp, "config.ui-state.toml"), "w") as f:
-            f.write("window_size = [1280.0, 720.0]\n")
-        env = dict(os.environ, DISPLAY=display, VEDETTE_LOG="info")
-        env.pop("WAYLAND_DISPLAY", None)
-        lines = []
         start = time.monotonic()
-        proc = subprocess.Popen([VEDETTE, "--config", config], env=env, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.PIPE, text=True)
-        lines_of(proc.stderr, lines)
+        proc, lines = start_app(tmp, url, tiles, display, overlays=True)
         window = Window(lambda: [proc.pid], w)
         window.run(start)
         # The app logs the frames it showed every 5 s; take the reports from the window.
@@ -214,17 +223,7 @@ def screen_latency(display, rect):
 def vedette_on_screen(url, display):
     """The app showing one demo camera; the tile logs where its video is drawn."""
     with tempfile.TemporaryDirectory() as tmp:
-        config = os.path.join(tmp, "config.toml")
-        with open(config, "w") as f:
-            f.write(f'[[cameras]]\nname = "Latency"\nurl = "{url}"\n')
-        with open(os.path.join(tmp, "config.ui-state.toml"), "w") as f:
-            f.write("window_size = [1280.0, 720.0]\noverlays_hidden = true\n")
-        env = dict(os.environ, DISPLAY=display, VEDETTE_LOG="info")
-        env.pop("WAYLAND_DISPLAY", None)
-        lines = []
-        proc = subprocess.Popen([VEDETTE, "--config", config], env=env, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.PIPE, text=True)
-        lines_of(proc.stderr, lines)
+        proc, lines = start_app(tmp, url, 1, display, overlays=False)
         try:
             deadline = time.monotonic() + 20
             rect = None

@@ -57,6 +57,13 @@ fn tile_centres() -> Vec<(u32, u32, u32, u32)> {
         .collect()
 }
 
+/// Waits until the app reports video in all `count` tiles.
+fn wait_for_video_in_all_tiles(app: &App, count: usize) {
+    let line = format!("all {count} cameras showing video");
+    let seen = app.wait_for_log(&line, Duration::from_secs(30));
+    assert!(seen.is_some(), "{}", app.all_log());
+}
+
 fn screenshot_dir() -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("screenshots");
     std::fs::create_dir_all(&dir).unwrap();
@@ -87,12 +94,7 @@ fn four_tiles_show_moving_video_and_close_tears_down() {
     let dir = temp_dir("wall");
     let config = write_config(&dir, &server.url(), 4);
     let app = App::start(&xvfb.display, &config, &[]);
-    assert!(
-        app.wait_for_log("all 4 cameras showing video", Duration::from_secs(30))
-            .is_some(),
-        "{}",
-        app.all_log()
-    );
+    wait_for_video_in_all_tiles(&app, 4);
     std::thread::sleep(Duration::from_secs(1));
     let first = xvfb.screenshot_rgb();
     xvfb.screenshot_png(&screenshot_dir().join("wall-4-tiles.png"));
@@ -140,12 +142,7 @@ fn tiles_reconnect_within_two_seconds_of_a_server_restart() {
     let dir = temp_dir("reconnect");
     let config = write_config(&dir, &url, 4);
     let app = App::start(&xvfb.display, &config, &[]);
-    assert!(
-        app.wait_for_log("all 4 cameras showing video", Duration::from_secs(30))
-            .is_some(),
-        "{}",
-        app.all_log()
-    );
+    wait_for_video_in_all_tiles(&app, 4);
     let deadline = Instant::now() + Duration::from_secs(5);
     while app.log_lines("first picture").len() < 4 && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
