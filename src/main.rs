@@ -57,8 +57,9 @@ struct BenchArgs {
 struct ProbeArgs {
     /// rtsp:// URL, or the name of a camera in the config file.
     url: String,
-    #[arg(long, value_enum, default_value = "tcp")]
-    transport: TransportArg,
+    /// How RTP travels; default: the camera's setting in the config, else tcp.
+    #[arg(long, value_enum)]
+    transport: Option<TransportArg>,
     /// Username; the password is read from the VEDETTE_PASSWORD environment variable.
     #[arg(long, value_name = "NAME")]
     user: Option<String>,
@@ -71,12 +72,35 @@ struct ProbeArgs {
     /// Print one JSON object instead of a summary line.
     #[arg(long)]
     json: bool,
+    /// Send PAUSE this many seconds after PLAY (the session stays; keepalives go on).
+    #[arg(long, value_name = "SECS")]
+    pause_after: Option<f64>,
+    /// With --pause-after: send PLAY on the same session after this many seconds of pause.
+    #[arg(
+        long,
+        value_name = "SECS",
+        default_value_t = 2.0,
+        requires = "pause_after"
+    )]
+    resume_after: f64,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
 enum TransportArg {
     Tcp,
     Udp,
+    /// UDP, falling back to TCP when UDP is refused or silent.
+    Auto,
+}
+
+impl From<TransportArg> for Transport {
+    fn from(t: TransportArg) -> Self {
+        match t {
+            TransportArg::Tcp => Transport::Tcp,
+            TransportArg::Udp => Transport::Udp,
+            TransportArg::Auto => Transport::Auto,
+        }
+    }
 }
 
 #[derive(clap::Args, Debug)]
@@ -259,12 +283,10 @@ fn probe(args: ProbeArgs, config: &Config) -> ExitCode {
     if args.user.is_some() {
         user = args.user.clone();
     }
-    if transport.is_none() || matches!(args.transport, TransportArg::Udp) {
-        transport = Some(match args.transport {
-            TransportArg::Tcp => Transport::Tcp,
-            TransportArg::Udp => Transport::Udp,
-        });
+    if let Some(t) = args.transport {
+        transport = Some(t.into());
     }
+    let secs = |s: f64| Duration::from_secs_f64(s.clamp(0.0, 3600.0));
     let credentials = user.map(|username| Credentials {
         username,
         password: std::env::var("VEDETTE_PASSWORD").unwrap_or_default(),
@@ -276,6 +298,9 @@ fn probe(args: ProbeArgs, config: &Config) -> ExitCode {
         credentials,
         frames: args.frames,
         timeout,
+        pause: args
+            .pause_after
+            .map(|after| (secs(after), secs(args.resume_after))),
     };
     let rt = match runtime() {
         Ok(rt) => rt,

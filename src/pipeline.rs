@@ -5,16 +5,47 @@
 use std::sync::Arc;
 
 use crate::decode::{FrameSlot, VideoCodec, VideoDecoder};
-use crate::rtp::h264::H264Depacketizer;
-use crate::rtp::parse_rtp;
+use crate::rtp::h264::{AccessUnit, DepacketizeError, H264Depacketizer};
+use crate::rtp::h265::{h265_uses_donl, H265Depacketizer};
+use crate::rtp::{parse_rtp, RtpPacketInfo};
 use crate::rtsp::{ErrorKind, Packet, RtspError, RtspSession, Step};
 
 pub struct VideoPipeline {
     stream: usize,
     payload_type: u8,
     pub codec: VideoCodec,
-    depacketizer: H264Depacketizer,
+    depacketizer: Depacketizer,
     decoder: VideoDecoder,
+}
+
+/// The payload format of the chosen stream.
+#[derive(Debug)]
+enum Depacketizer {
+    H264(H264Depacketizer),
+    H265(H265Depacketizer),
+}
+
+impl Depacketizer {
+    fn push(&mut self, rtp: &RtpPacketInfo, payload: &[u8]) -> Result<(), DepacketizeError> {
+        match self {
+            Self::H264(d) => d.push(rtp, payload),
+            Self::H265(d) => d.push(rtp, payload),
+        }
+    }
+
+    fn pull(&mut self) -> Option<AccessUnit> {
+        match self {
+            Self::H264(d) => d.pull(),
+            Self::H265(d) => d.pull(),
+        }
+    }
+
+    fn packets_lost(&self) -> u64 {
+        match self {
+            Self::H264(d) => d.packets_lost,
+            Self::H265(d) => d.packets_lost,
+        }
+    }
 }
 
 impl VideoPipeline {
@@ -49,7 +80,26 @@ impl VideoPipeline {
             })?;
         let codec =
             VideoCodec::from_encoding_name(&description.encoding).unwrap_or(VideoCodec::H264);
-        let parameter_sets = description.h264_parameter_sets();
+        let (parameter_sets, depacketizer) = match codec {
+            VideoCodec::H264 => (
+                description.h264_parameter_sets(),
+                Depacketizer::H264(H264Depacketizer::new()),
+            ),
+            VideoCodec::H265 => {
+                if h265_uses_donl(&description.fmtp) {
+                    return Err(RtspError::new(
+                        Step::Describe,
+                        ErrorKind::Unsupported(
+                            "H.265 with decoding order numbers (sprop-max-don-diff > 0)".into(),
+                        ),
+                    ));
+                }
+                (
+                    description.h265_parameter_sets(),
+                    Depacketizer::H265(H265Depacketizer::new()),
+                )
+            }
+        };
         let payload_type = description.payload_type;
         session.setup(stream).await?;
         let decoder = VideoDecoder::spawn(name, codec, parameter_sets, slot)
@@ -58,7 +108,7 @@ impl VideoPipeline {
             stream,
             payload_type,
             codec,
-            depacketizer: H264Depacketizer::new(),
+            depacketizer,
             decoder,
         })
     }
@@ -91,7 +141,7 @@ impl VideoPipeline {
     }
 
     pub fn packets_lost(&self) -> u64 {
-        self.depacketizer.packets_lost
+        self.depacketizer.packets_lost()
     }
 
     /// Stops the decode thread and waits for it to finish what it has queued.

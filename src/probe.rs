@@ -19,6 +19,8 @@ pub struct ProbeOptions {
     pub credentials: Option<Credentials>,
     pub frames: u64,
     pub timeout: Duration,
+    /// PAUSE after the first duration of playing, PLAY again after the second.
+    pub pause: Option<(Duration, Duration)>,
 }
 
 /// What a probe saw. Serialised as the `--json` output.
@@ -41,8 +43,36 @@ pub struct ProbeReport {
     /// Median capture→decode latency, for streams that stamp capture time (Vedette demo server).
     pub latency_ms: Option<f64>,
     pub elapsed_ms: f64,
+    /// With a pause: pictures decoded and RTP packets received from [`PAUSE_GRACE`] after the
+    /// PAUSE answer until PLAY was sent. Both should be 0: the server stopped sending.
+    pub frames_during_pause: Option<u64>,
+    pub rtp_packets_during_pause: Option<u64>,
+    /// Audio decoded alongside the video: `null` when the camera offers none.
+    pub audio: Option<AudioReport>,
     pub methods: Vec<MethodRecord>,
     pub error: Option<ProbeError>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct AudioReport {
+    pub codec: String,
+    pub frames_decoded: u64,
+}
+
+/// Packets already in flight when the server answered PAUSE may still arrive this long after.
+pub const PAUSE_GRACE: Duration = Duration::from_millis(300);
+
+/// The pause in a probe run.
+#[derive(Debug, Clone, Copy)]
+enum PausePhase {
+    Before,
+    /// PAUSE answered at this instant; counts of frames and packets since the grace ended.
+    Paused {
+        at: Instant,
+        frames_at_grace: Option<u64>,
+        packets: u64,
+    },
+    After,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -103,6 +133,9 @@ pub async fn run_probe(opts: ProbeOptions) -> ProbeReport {
         first_frame_ms: None,
         latency_ms: None,
         elapsed_ms: 0.0,
+        frames_during_pause: None,
+        rtp_packets_during_pause: None,
+        audio: None,
         methods: Vec::new(),
         error: None,
     };
@@ -149,12 +182,54 @@ async fn play_and_decode(
     let play_sent = Instant::now();
     session.play().await?;
 
+    report.transport = session.transport_in_use().unwrap_or(opts.transport);
+
     let stats = pipeline.decoder().stats().clone();
     let mut last_progress = Instant::now();
     let mut last_frames = 0;
+    let mut pause = if opts.pause.is_some() {
+        PausePhase::Before
+    } else {
+        PausePhase::After
+    };
     let outcome = loop {
         let frames = stats.frames();
-        if frames >= opts.frames {
+        if let Some((pause_after, resume_after)) = opts.pause {
+            match &mut pause {
+                PausePhase::Before if play_sent.elapsed() >= pause_after => {
+                    if let Err(e) = session.pause().await {
+                        break Err(e);
+                    }
+                    pause = PausePhase::Paused {
+                        at: Instant::now(),
+                        frames_at_grace: None,
+                        packets: 0,
+                    };
+                }
+                PausePhase::Paused {
+                    at,
+                    frames_at_grace,
+                    packets,
+                } => {
+                    if frames_at_grace.is_none() && at.elapsed() >= PAUSE_GRACE {
+                        *frames_at_grace = Some(frames);
+                    }
+                    if at.elapsed() >= resume_after {
+                        report.frames_during_pause =
+                            Some(frames - frames_at_grace.unwrap_or(frames));
+                        report.rtp_packets_during_pause = Some(*packets);
+                        if let Err(e) = session.play().await {
+                            break Err(e);
+                        }
+                        pause = PausePhase::After;
+                    }
+                    // No progress is expected while paused.
+                    last_progress = Instant::now();
+                }
+                _ => {}
+            }
+        }
+        if frames >= opts.frames && matches!(pause, PausePhase::After) {
             break Ok(());
         }
         if frames != last_frames {
@@ -173,7 +248,22 @@ async fn play_and_decode(
         }
         // Wake at least every 100 ms to check decode progress, even while packets flow.
         match tokio::time::timeout(Duration::from_millis(100), session.next_packet()).await {
-            Ok(Ok(packet)) => pipeline.handle(packet),
+            Ok(Ok(packet)) => {
+                if let (
+                    PausePhase::Paused {
+                        at,
+                        frames_at_grace: Some(_),
+                        packets,
+                    },
+                    crate::rtsp::Packet::Rtp { .. },
+                ) = (&mut pause, &packet)
+                {
+                    if at.elapsed() >= PAUSE_GRACE {
+                        *packets += 1;
+                    }
+                }
+                pipeline.handle(packet)
+            }
             Ok(Err(e)) => break Err(e),
             Err(_) => {}
         }

@@ -2,6 +2,7 @@
 //! decoded frames to a [`FrameSlot`] the UI reads. The UI only reads [`CameraStatus`] snapshots
 //! and calls [`CameraHandle::stop`]; it never waits on the network.
 
+pub mod control;
 pub mod state;
 
 use std::sync::{Arc, Mutex};
@@ -15,6 +16,7 @@ use crate::pipeline::VideoPipeline;
 use crate::rtsp::{
     CameraUrl, ClientOptions, Credentials, ErrorKind, RtspError, RtspSession, Step, Transport,
 };
+use control::{is_pause_refusal, Action, Controls, Intent};
 use state::{ConnectionMachine, ConnectionState, Failure};
 
 /// What to connect to.
@@ -33,6 +35,12 @@ pub struct CameraStatus {
     /// The latest failure, kept while reconnecting.
     pub last_error: Option<String>,
     pub codec: Option<String>,
+    /// What the user last asked for.
+    pub intent: Intent,
+    /// Something the user should know that is not a failure, e.g. "this camera cannot pause".
+    pub notice: Option<String>,
+    /// The transport the session runs on ("tcp" or "udp").
+    pub transport: Option<String>,
 }
 
 type Repaint = Arc<dyn Fn() + Send + Sync>;
@@ -44,6 +52,7 @@ pub struct CameraHandle {
     status: Arc<Mutex<CameraStatus>>,
     slot: Arc<FrameSlot>,
     stop: watch::Sender<bool>,
+    control: watch::Sender<Intent>,
     task: Option<JoinHandle<()>>,
 }
 
@@ -65,14 +74,20 @@ impl CameraHandle {
             state: ConnectionState::Connecting { attempt: 1 },
             last_error: None,
             codec: None,
+            intent: Intent::Play,
+            notice: None,
+            transport: None,
         }));
         let (stop, stop_rx) = watch::channel(false);
+        let (control, control_rx) = watch::channel(Intent::Play);
         let worker = CameraWorker {
             spec: spec.clone(),
             status: status.clone(),
             slot: slot.clone(),
             repaint,
             stop: stop_rx,
+            control: control_rx,
+            controls: Controls::default(),
             machine: ConnectionMachine::default(),
         };
         let task = runtime.spawn(async move {
@@ -85,8 +100,20 @@ impl CameraHandle {
             status,
             slot,
             stop,
+            control,
             task: Some(task),
         }
+    }
+
+    /// Play, pause or stop this camera (PLAY, PAUSE, TEARDOWN on the wire). Does not wait.
+    pub fn set_intent(&self, intent: Intent) {
+        self.control.send_replace(intent);
+    }
+
+    /// What the camera is asked to do: the user's last request, unless the camera refused it
+    /// (a camera that cannot pause keeps playing).
+    pub fn intent(&self) -> Intent {
+        self.status().intent
     }
 
     pub fn status(&self) -> CameraStatus {
@@ -124,6 +151,8 @@ struct CameraWorker {
     slot: Arc<FrameSlot>,
     repaint: Repaint,
     stop: watch::Receiver<bool>,
+    control: watch::Receiver<Intent>,
+    controls: Controls,
     machine: ConnectionMachine,
 }
 
@@ -136,14 +165,30 @@ impl CameraWorker {
     /// `run_once` until stopped, with back-off between attempts.
     async fn run(mut self) {
         loop {
-            self.publish_state(None);
             let mut stop = self.stop.clone();
+            if *self.stop.borrow() {
+                break;
+            }
+            // Stopped by the user (TEARDOWN sent): wait until asked to play again.
+            self.controls.set_intent(*self.control.borrow_and_update());
+            if self.controls.next_action().is_none() {
+                self.machine.on_stopped();
+                self.publish_state(None);
+                tokio::select! {
+                    _ = self.control.changed() => {}
+                    _ = stopped(&mut stop) => break,
+                }
+                self.machine.on_retry();
+                continue;
+            }
+            self.publish_state(None);
             let result = tokio::select! {
                 r = self.run_once() => r,
                 _ = stopped(&mut stop) => Ok(()),
             };
+            self.controls.on_session_ended();
             let error = match result {
-                Ok(()) => break,
+                Ok(()) => continue,
                 Err(e) => e,
             };
             let message = error.to_string();
@@ -198,7 +243,12 @@ impl CameraWorker {
             s.codec = Some(pipeline.codec.as_str().to_owned());
         }
         session.play().await?;
+        self.controls.on_playing();
         self.machine.on_playing(Instant::now());
+        if let Ok(mut s) = self.status.lock() {
+            s.transport = session.transport_in_use().map(|t| t.to_string());
+            s.notice = None;
+        }
         self.publish_state(None);
         tracing::info!(camera = %self.spec.name, url = %url, "playing");
 
@@ -206,9 +256,51 @@ impl CameraWorker {
         let mut frames_seen = 0;
         let mut check = tokio::time::interval(STALL_CHECK_EVERY);
         let mut stop = self.stop.clone();
+        let mut control = self.control.clone();
         loop {
+            // Bring the session to what the user asked for: PAUSE, PLAY or TEARDOWN.
+            while let Some(action) = self.controls.next_action() {
+                match action {
+                    Action::Connect => break,
+                    Action::Pause => match session.pause().await {
+                        Ok(()) => {
+                            self.controls.on_paused();
+                            self.machine.on_paused();
+                            tracing::info!(camera = %self.spec.name, "paused");
+                        }
+                        Err(e) if e.status().is_some_and(is_pause_refusal) => {
+                            let status = e.status().unwrap_or_default();
+                            self.controls.on_pause_refused(status);
+                            let notice =
+                                format!("this camera cannot pause (PAUSE answered {status})");
+                            tracing::info!(camera = %self.spec.name, "{notice}");
+                            if let Ok(mut s) = self.status.lock() {
+                                s.notice = Some(notice);
+                            }
+                        }
+                        Err(e) => return Err(e),
+                    },
+                    Action::Resume => {
+                        session.play().await?;
+                        self.controls.on_playing();
+                        self.machine.on_playing(Instant::now());
+                        tracing::info!(camera = %self.spec.name, "resumed");
+                    }
+                    Action::Teardown => {
+                        let _ = tokio::time::timeout(TEARDOWN_TIMEOUT, session.teardown()).await;
+                        pipeline.finish();
+                        tracing::info!(camera = %self.spec.name, "stopped by the user");
+                        return Ok(());
+                    }
+                }
+                self.publish_state(None);
+            }
             tokio::select! {
                 packet = session.next_packet() => pipeline.handle(packet?),
+                _ = control.changed() => {
+                    self.controls.set_intent(*control.borrow_and_update());
+                    self.publish_state(None);
+                }
                 _ = check.tick() => {
                     let frames = stats.frames();
                     let now = Instant::now();
@@ -237,6 +329,7 @@ impl CameraWorker {
     fn publish_state(&self, error: Option<String>) {
         if let Ok(mut s) = self.status.lock() {
             s.state = self.machine.state().clone();
+            s.intent = self.controls.intent();
             if error.is_some() {
                 s.last_error = error;
             } else if s.state == ConnectionState::Playing {

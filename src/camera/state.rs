@@ -20,6 +20,8 @@ pub enum ConnectionState {
         attempt: u32,
     },
     Playing,
+    /// PAUSE was answered: the session stays, the last picture stays on the tile.
+    Paused,
     /// Waiting before the next attempt; `reason` says what failed.
     Reconnecting {
         attempt: u32,
@@ -40,6 +42,7 @@ impl ConnectionState {
             ConnectionState::Connecting { attempt: 1 } => "connecting…".into(),
             ConnectionState::Connecting { attempt } => format!("connecting (attempt {attempt})…"),
             ConnectionState::Playing => "playing".into(),
+            ConnectionState::Paused => "paused".into(),
             ConnectionState::Reconnecting { until, reason, .. } => {
                 let secs = until.saturating_duration_since(now).as_secs_f32().ceil();
                 format!("{reason} — reconnecting in {secs:.0} s")
@@ -88,6 +91,11 @@ impl ConnectionMachine {
     pub fn on_playing(&mut self, now: Instant) {
         self.state = ConnectionState::Playing;
         self.last_picture = Some(now);
+    }
+
+    /// PAUSE was answered: no pictures are expected, so no stall either.
+    pub fn on_paused(&mut self) {
+        self.state = ConnectionState::Paused;
     }
 
     /// A picture was decoded: the connection is healthy again.

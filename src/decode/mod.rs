@@ -37,6 +37,7 @@ pub enum DecodeError {
 #[serde(rename_all = "lowercase")]
 pub enum VideoCodec {
     H264,
+    H265,
 }
 
 impl VideoCodec {
@@ -44,6 +45,7 @@ impl VideoCodec {
     pub fn from_encoding_name(name: &str) -> Option<Self> {
         match name.to_ascii_lowercase().as_str() {
             "h264" => Some(Self::H264),
+            "h265" | "hevc" => Some(Self::H265),
             _ => None,
         }
     }
@@ -51,12 +53,14 @@ impl VideoCodec {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::H264 => "h264",
+            Self::H265 => "h265",
         }
     }
 
     fn ffmpeg_id(self) -> ffmpeg::codec::Id {
         match self {
             Self::H264 => ffmpeg::codec::Id::H264,
+            Self::H265 => ffmpeg::codec::Id::HEVC,
         }
     }
 }

@@ -2,6 +2,7 @@
 //! building are `rtp-types`; this module holds the payload formats.
 
 pub mod h264;
+pub mod h265;
 
 /// The parts of an RTP packet the depacketizers need, detached from the receive buffer.
 #[derive(Debug, Clone, PartialEq, Eq)]

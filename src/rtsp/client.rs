@@ -115,6 +115,8 @@ pub struct RtspSession {
     setup_streams: Vec<SetupStream>,
     pending_packets: VecDeque<Packet>,
     keepalive_at: Option<Instant>,
+    played_once: bool,
+    paused: bool,
     torn_down: bool,
 }
 
@@ -185,6 +187,8 @@ impl RtspSession {
                         setup_streams: Vec::new(),
                         pending_packets: VecDeque::new(),
                         keepalive_at: None,
+                        played_once: false,
+                        paused: false,
                         torn_down: false,
                     });
                 }
@@ -324,14 +328,35 @@ impl RtspSession {
     /// PLAY of everything set up (aggregate control).
     pub async fn play(&mut self) -> Result<(), RtspError> {
         let url = self.aggregate_url();
-        self.request(
-            Step::Play,
-            Method::Play,
-            &url,
-            vec![(headers::RANGE, "npt=0.000-".into())],
-        )
-        .await?;
+        let extra = if self.played_once {
+            Vec::new()
+        } else {
+            vec![(headers::RANGE, "npt=0.000-".into())]
+        };
+        self.request(Step::Play, Method::Play, &url, extra).await?;
+        self.played_once = true;
+        self.paused = false;
         self.schedule_keepalive();
+        Ok(())
+    }
+
+    /// The transport the streams run on once set up.
+    pub fn transport_in_use(&self) -> Option<Transport> {
+        (!self.setup_streams.is_empty()).then_some(Transport::Tcp)
+    }
+
+    pub fn is_paused(&self) -> bool {
+        self.paused
+    }
+
+    /// PAUSE (RFC 2326 §10.6): the server stops sending and keeps the session; keepalives go
+    /// on while paused. A camera that cannot pause answers 405, 455 or 501, which comes back
+    /// as a `PAUSE failed` status error.
+    pub async fn pause(&mut self) -> Result<(), RtspError> {
+        let url = self.aggregate_url();
+        self.request(Step::Pause, Method::Pause, &url, Vec::new())
+            .await?;
+        self.paused = true;
         Ok(())
     }
 
@@ -359,6 +384,11 @@ impl RtspSession {
         }
         let silence_deadline = Instant::now() + self.opts.timeout;
         loop {
+            let silence_deadline = if self.paused {
+                Instant::now() + Duration::from_secs(3600)
+            } else {
+                silence_deadline
+            };
             let keepalive_at = self
                 .keepalive_at
                 .unwrap_or(silence_deadline + Duration::from_secs(3600));

@@ -63,6 +63,12 @@ impl StreamDescription {
             })
             .collect()
     }
+
+    /// H.265 parameter sets from `sprop-vps`, `sprop-sps` and `sprop-pps` (RFC 7798 §7.1), raw
+    /// NAL units, VPS first. Invalid entries are skipped as for H.264.
+    pub fn h265_parameter_sets(&self) -> Vec<Vec<u8>> {
+        crate::rtp::h265::h265_parameter_sets(&self.fmtp)
+    }
 }
 
 /// Parses an SDP body received in answer to DESCRIBE of `base_url`.

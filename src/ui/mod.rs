@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use eframe::egui;
 
+use crate::camera::control::Intent;
 use crate::camera::{CameraHandle, CameraSpec};
 use crate::config::UiState;
 use crate::demo::DemoServer;
@@ -215,6 +216,16 @@ impl VedetteApp {
                 }
             }
         });
+        // Space and S act on the maximized or selected tile.
+        let target = self.maximized.unwrap_or(self.selected);
+        if let Some(camera) = self.cameras.get(target) {
+            if ctx.input(|i| i.key_pressed(egui::Key::Space)) {
+                camera.set_intent(camera.intent().toggled());
+            }
+            if ctx.input(|i| i.key_pressed(egui::Key::S)) {
+                camera.set_intent(Intent::Stop);
+            }
+        }
         if ctx.input(|i| i.key_pressed(egui::Key::F)) {
             let fullscreen = ctx.input(|i| i.viewport().fullscreen.unwrap_or(false));
             ctx.send_viewport_cmd(egui::ViewportCommand::Fullscreen(!fullscreen));
@@ -241,6 +252,21 @@ impl VedetteApp {
                         );
                     }
                 });
+            ui.separator();
+            for (label, intent, hint) in [
+                ("Play all", Intent::Play, "PLAY on every camera"),
+                (
+                    "Pause all",
+                    Intent::Pause,
+                    "PAUSE on every camera; sessions stay",
+                ),
+                ("Stop all", Intent::Stop, "TEARDOWN on every camera"),
+            ] {
+                if ui.button(label).on_hover_text(hint).clicked() {
+                    self.cameras.iter().for_each(|c| c.set_intent(intent));
+                }
+            }
+            ui.separator();
             let mut overlays = !self.ui_state.overlays_hidden;
             if ui.checkbox(&mut overlays, "Overlays").changed() {
                 self.ui_state.overlays_hidden = !overlays;
@@ -286,10 +312,13 @@ impl VedetteApp {
         let overlays = !self.ui_state.overlays_hidden;
         let now = Instant::now();
         if let Some(index) = self.maximized.filter(|&i| i < self.cameras.len()) {
-            let (response, video) =
+            let (response, out) =
                 tile::tile_ui(ui, area, &self.cameras[index], true, overlays, now);
             self.shown
-                .record(index, self.cameras[index].slot().generation(), video);
+                .record(index, self.cameras[index].slot().generation(), out.video);
+            if let Some(intent) = out.intent {
+                self.cameras[index].set_intent(intent);
+            }
             if response.double_clicked() {
                 self.maximized = None;
             }
@@ -304,10 +333,14 @@ impl VedetteApp {
             let min = area.min + egui::vec2(col as f32 * cell.x, row as f32 * cell.y);
             let rect = egui::Rect::from_min_size(min, cell).shrink(1.0);
             let selected = index == self.selected;
-            let (response, video) =
+            let (response, out) =
                 tile::tile_ui(ui, rect, &self.cameras[index], selected, overlays, now);
             self.shown
-                .record(index, self.cameras[index].slot().generation(), video);
+                .record(index, self.cameras[index].slot().generation(), out.video);
+            if let Some(intent) = out.intent {
+                self.selected = index;
+                self.cameras[index].set_intent(intent);
+            }
             if response.clicked() {
                 self.selected = index;
             }

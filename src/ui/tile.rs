@@ -4,11 +4,21 @@ use std::time::Instant;
 
 use eframe::egui;
 
+use crate::camera::control::Intent;
 use crate::camera::state::ConnectionState;
 use crate::camera::CameraHandle;
 
-/// Draws a camera into `rect`. Returns the tile's response (click, double-click) and where the
-/// video was drawn, if a frame was.
+/// What the user did on a tile.
+#[derive(Debug, Default)]
+pub struct TileOutput {
+    /// Where the video was drawn, if a frame was.
+    pub video: Option<egui::Rect>,
+    /// A transport button that was clicked.
+    pub intent: Option<Intent>,
+}
+
+/// Draws a camera into `rect`. Returns the tile's response (click, double-click), where the
+/// video was drawn and which transport button was clicked.
 pub fn tile_ui(
     ui: &mut egui::Ui,
     rect: egui::Rect,
@@ -16,7 +26,7 @@ pub fn tile_ui(
     selected: bool,
     overlays: bool,
     now: Instant,
-) -> (egui::Response, Option<egui::Rect>) {
+) -> (egui::Response, TileOutput) {
     let response = ui.interact(
         rect,
         ui.scope_id().with(("tile", camera.id)),
@@ -56,9 +66,13 @@ pub fn tile_ui(
         );
 
         let (text, color) = match &status.state {
-            ConnectionState::Playing => {
-                ("playing".to_owned(), egui::Color32::from_rgb(120, 220, 120))
-            }
+            ConnectionState::Playing => (
+                match &status.notice {
+                    Some(notice) => format!("playing — {notice}"),
+                    None => "playing".to_owned(),
+                },
+                egui::Color32::from_rgb(120, 220, 120),
+            ),
             ConnectionState::Connecting { .. } => (
                 status.state.describe(now),
                 egui::Color32::from_rgb(230, 230, 230),
@@ -68,6 +82,9 @@ pub fn tile_ui(
             }
             ConnectionState::Failed { reason } => {
                 (reason.clone(), egui::Color32::from_rgb(255, 110, 110))
+            }
+            ConnectionState::Paused => {
+                ("paused".to_owned(), egui::Color32::from_rgb(140, 190, 255))
             }
             ConnectionState::Stopped => ("stopped".to_owned(), egui::Color32::GRAY),
         };
@@ -84,6 +101,12 @@ pub fn tile_ui(
             );
         }
     }
+    let mut intent = None;
+    // Transport buttons while the pointer is over the tile, so they never cover the video
+    // otherwise.
+    if ui.rect_contains_pointer(rect) {
+        intent = transport_buttons(ui, rect, status.intent);
+    }
     if selected {
         painter.rect_stroke(
             rect.shrink(1.0),
@@ -92,7 +115,44 @@ pub fn tile_ui(
             egui::StrokeKind::Inside,
         );
     }
-    (response, drawn_at)
+    (
+        response,
+        TileOutput {
+            video: drawn_at,
+            intent,
+        },
+    )
+}
+
+/// Play/Pause and Stop in the tile's top-right corner; returns the intent clicked.
+fn transport_buttons(ui: &mut egui::Ui, rect: egui::Rect, current: Intent) -> Option<Intent> {
+    let size = egui::vec2(58.0, 22.0);
+    let stop_rect =
+        egui::Rect::from_min_size(rect.right_top() + egui::vec2(-size.x - 6.0, 6.0), size);
+    let play_rect = stop_rect.translate(egui::vec2(-size.x - 4.0, 0.0));
+    let (label, toggled) = match current {
+        Intent::Play => ("Pause", Intent::Pause),
+        Intent::Pause | Intent::Stop => ("Play", Intent::Play),
+    };
+    let mut clicked = None;
+    if ui
+        .put(play_rect, egui::Button::new(label))
+        .on_hover_text("Space")
+        .clicked()
+    {
+        clicked = Some(toggled);
+    }
+    if ui
+        .put(
+            stop_rect,
+            egui::Button::new("Stop").selected(current == Intent::Stop),
+        )
+        .on_hover_text("S: TEARDOWN, frees the session")
+        .clicked()
+    {
+        clicked = Some(Intent::Stop);
+    }
+    clicked
 }
 
 /// The parts of `tile` outside `video` (up to two bars: top/bottom or left/right).
