@@ -5,8 +5,9 @@
 use std::sync::Arc;
 
 use crate::decode::{FrameSlot, VideoCodec, VideoDecoder};
-use crate::rtp::h264::{AccessUnit, DepacketizeError, H264Depacketizer};
+use crate::rtp::h264::{AccessUnit, H264Depacketizer};
 use crate::rtp::h265::{h265_uses_donl, H265Depacketizer};
+use crate::rtp::jpeg::JpegDepacketizer;
 use crate::rtp::{parse_rtp, RtpPacketInfo};
 use crate::rtsp::{ErrorKind, Packet, RtspError, RtspSession, Step};
 
@@ -23,13 +24,19 @@ pub struct VideoPipeline {
 enum Depacketizer {
     H264(H264Depacketizer),
     H265(H265Depacketizer),
+    Jpeg(JpegDepacketizer),
 }
 
 impl Depacketizer {
-    fn push(&mut self, rtp: &RtpPacketInfo, payload: &[u8]) -> Result<(), DepacketizeError> {
-        match self {
-            Self::H264(d) => d.push(rtp, payload),
-            Self::H265(d) => d.push(rtp, payload),
+    /// Feeds a packet; a damaged one is dropped (and logged), the picture marked or dropped.
+    fn push(&mut self, rtp: &RtpPacketInfo, payload: &[u8]) {
+        let result = match self {
+            Self::H264(d) => d.push(rtp, payload).map_err(|e| e.to_string()),
+            Self::H265(d) => d.push(rtp, payload).map_err(|e| e.to_string()),
+            Self::Jpeg(d) => d.push(rtp, payload).map_err(|e| e.to_string()),
+        };
+        if let Err(e) = result {
+            tracing::debug!("depacketize: {e}");
         }
     }
 
@@ -37,6 +44,7 @@ impl Depacketizer {
         match self {
             Self::H264(d) => d.pull(),
             Self::H265(d) => d.pull(),
+            Self::Jpeg(d) => d.pull(),
         }
     }
 
@@ -44,6 +52,7 @@ impl Depacketizer {
         match self {
             Self::H264(d) => d.packets_lost,
             Self::H265(d) => d.packets_lost,
+            Self::Jpeg(d) => d.packets_lost,
         }
     }
 }
@@ -99,6 +108,7 @@ impl VideoPipeline {
                     Depacketizer::H265(H265Depacketizer::new()),
                 )
             }
+            VideoCodec::Mjpeg => (Vec::new(), Depacketizer::Jpeg(JpegDepacketizer::new())),
         };
         let payload_type = description.payload_type;
         session.setup(stream).await?;
@@ -128,9 +138,7 @@ impl VideoPipeline {
         if info.payload_type != self.payload_type {
             return;
         }
-        if let Err(e) = self.depacketizer.push(&info, payload) {
-            tracing::debug!("depacketize: {e}");
-        }
+        self.depacketizer.push(&info, payload);
         while let Some(au) = self.depacketizer.pull() {
             self.decoder.push(au);
         }

@@ -97,6 +97,23 @@ impl GstServer {
             .count()
     }
 
+    /// Every line the server printed that starts with `prefix`, so far.
+    pub fn lines(&self, prefix: &str) -> Vec<String> {
+        self.log
+            .lines
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| l.starts_with(prefix))
+            .cloned()
+            .collect()
+    }
+
+    /// Waits until the server printed a line starting with `prefix`.
+    pub fn wait_for_line(&self, prefix: &str, timeout: Duration) -> Option<String> {
+        self.log.wait_for(|l| l.starts_with(prefix), timeout)
+    }
+
     /// Stops the server at once (SIGKILL), like a crash or a power cut.
     pub fn kill(mut self) {
         let _ = self.child.kill();

