@@ -38,6 +38,8 @@ pub enum DecodeError {
 pub enum VideoCodec {
     H264,
     H265,
+    /// Motion JPEG (RFC 2435 encoding name `JPEG`): every picture stands alone.
+    Mjpeg,
 }
 
 impl VideoCodec {
@@ -46,6 +48,7 @@ impl VideoCodec {
         match name.to_ascii_lowercase().as_str() {
             "h264" => Some(Self::H264),
             "h265" | "hevc" => Some(Self::H265),
+            "jpeg" => Some(Self::Mjpeg),
             _ => None,
         }
     }
@@ -54,6 +57,7 @@ impl VideoCodec {
         match self {
             Self::H264 => "h264",
             Self::H265 => "h265",
+            Self::Mjpeg => "mjpeg",
         }
     }
 
@@ -61,6 +65,7 @@ impl VideoCodec {
         match self {
             Self::H264 => ffmpeg::codec::Id::H264,
             Self::H265 => ffmpeg::codec::Id::HEVC,
+            Self::Mjpeg => ffmpeg::codec::Id::MJPEG,
         }
     }
 }

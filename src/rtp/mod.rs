@@ -3,6 +3,9 @@
 
 pub mod h264;
 pub mod h265;
+pub mod jpeg;
+pub mod reorder;
+pub mod rtcp;
 
 /// The parts of an RTP packet the depacketizers need, detached from the receive buffer.
 #[derive(Debug, Clone, PartialEq, Eq)]

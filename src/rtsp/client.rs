@@ -1,28 +1,40 @@
-//! Our RTSP/1.0 client session (RFC 2326) over TCP with interleaved RTP/RTCP.
+//! Our RTSP/1.0 client session (RFC 2326), with RTP over TCP-interleaved or UDP.
 //!
 //! One [`RtspSession`] owns one control connection. Its methods are the RTSP steps in order:
 //! [`RtspSession::connect`] (resolve + TCP), `options`, `describe`, `setup`, `play`, then
-//! [`RtspSession::next_packet`] in a loop, which also sends keepalives at half the session
-//! timeout; `teardown` ends it. Dropping a playing session sends TEARDOWN best-effort.
-//! Every wait is bounded by [`ClientOptions::timeout`].
+//! [`RtspSession::next_packet`] in a loop; `pause` and `play` again resume the same session, and
+//! `teardown` ends it. Dropping a playing session sends TEARDOWN best-effort.
+//!
+//! While packets are pulled the session also does what RFC 2326 and RFC 3550 ask of a
+//! receiver: keepalives at half the session timeout, RTCP receiver reports for every stream
+//! (on UDP or on the interleaved RTCP channel), sender-report bookkeeping, and for UDP a bounded
+//! reorder buffer. With [`Transport::Auto`] it tries UDP, falls back to TCP when the server
+//! refuses UDP (461) or no UDP packet arrives within [`UDP_FALLBACK_AFTER`], and tries UDP when
+//! the server refuses TCP. Every wait is bounded by [`ClientOptions::timeout`].
 
 use std::collections::VecDeque;
+use std::net::{IpAddr, SocketAddr};
+use std::task::Poll;
 use std::time::Duration;
 
 use bytes::{Buf as _, BytesMut};
 use rtsp_types::headers::{self, HeaderName};
 use rtsp_types::{Method, Request, Response, Version};
 use serde::Serialize;
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _, ReadBuf};
+use tokio::net::{TcpStream, UdpSocket};
 use tokio::time::Instant;
 use url::Url;
 
 use super::auth::{AttemptState, AuthFailure, Authenticator};
 use super::error::{ErrorKind, RtspError, Step};
-use super::message::{parse_incoming, serialize_request, Incoming, Parsed};
+use super::message::{interleaved_frame, parse_incoming, serialize_request, Incoming, Parsed};
 use super::sdp::{base_url_of, parse_presentation, Presentation};
 use super::url::{CameraUrl, Credentials};
+use crate::rtp::reorder::{PushResult, ReorderBuffer};
+use crate::rtp::rtcp::{
+    build_receiver_report, parse_rtcp, ReceiverSnapshot, ReceiverStats, RtcpItem,
+};
 
 /// How RTP reaches us.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, Default)]
@@ -31,9 +43,9 @@ pub enum Transport {
     /// Interleaved in the RTSP TCP connection (RFC 2326 §10.12).
     #[default]
     Tcp,
-    /// Separate UDP ports.
+    /// Separate UDP ports for RTP and RTCP.
     Udp,
-    /// UDP, falling back to TCP (TCP until UDP support lands).
+    /// UDP first, TCP when UDP is refused or silent; UDP when TCP is refused.
     Auto,
 }
 
@@ -88,23 +100,58 @@ struct SessionHeader {
     timeout: Duration,
 }
 
-#[derive(Debug, Clone, Copy)]
+/// The UDP sockets of one stream and where the server sends from.
+#[derive(Debug)]
+struct UdpPair {
+    rtp: UdpSocket,
+    rtcp: UdpSocket,
+    /// The server's RTP and RTCP ports (`server_port=`), where hole-punch packets and receiver
+    /// reports go.
+    server_rtp: Option<SocketAddr>,
+    server_rtcp: Option<SocketAddr>,
+    /// Packets from any other host are dropped.
+    server_ip: IpAddr,
+}
+
+#[derive(Debug)]
+enum Carrier {
+    Interleaved { rtp_channel: u8, rtcp_channel: u8 },
+    Udp(UdpPair),
+}
+
+#[derive(Debug)]
 struct SetupStream {
     stream: usize,
-    rtp_channel: u8,
-    rtcp_channel: u8,
+    carrier: Carrier,
+    stats: ReceiverStats,
+    /// UDP only: TCP keeps packets in order.
+    reorder: Option<ReorderBuffer<Vec<u8>>>,
 }
 
 /// The default session timeout when the server does not state one (RFC 2326 §12.37).
 const DEFAULT_SESSION_TIMEOUT: Duration = Duration::from_secs(60);
 /// Interleaved packets buffered while waiting for a response before we give up on them.
 const MAX_PENDING_PACKETS: usize = 4096;
+/// With `transport = auto`, how long PLAY over UDP may stay silent before we switch to TCP.
+pub const UDP_FALLBACK_AFTER: Duration = Duration::from_secs(2);
+/// Receiver reports go out every 2–3 s: RFC 3550's 5 s minimum is for large sessions, and a
+/// camera that watches RTCP to keep a UDP session alive must see one well inside its timeout.
+const RTCP_INTERVAL_MIN: Duration = Duration::from_millis(2000);
+const RTCP_INTERVAL_SPREAD_MS: u64 = 1000;
+/// UDP reorder buffer: how many packets it holds and how long it waits for a missing one.
+const REORDER_WINDOW: usize = 64;
+const REORDER_MAX_HOLD: Duration = Duration::from_millis(50);
+/// A 1080p keyframe arrives as a burst of a few hundred packets.
+const UDP_RECEIVE_BUFFER: usize = 4 << 20;
+/// A hole-punch datagram for the RTP port (not valid RTP, so the server ignores it).
+const HOLE_PUNCH: [u8; 4] = [0xce, 0xfa, 0xed, 0xfe];
 
 pub struct RtspSession {
     stream: TcpStream,
     read_buf: BytesMut,
     url: CameraUrl,
-    peer: String,
+    peer: SocketAddr,
+    local_ip: IpAddr,
     opts: ClientOptions,
     auth: Authenticator,
     cseq: u32,
@@ -113,11 +160,18 @@ pub struct RtspSession {
     methods: Vec<MethodRecord>,
     presentation: Option<Presentation>,
     setup_streams: Vec<SetupStream>,
+    /// The transport the streams were set up with (all streams use one).
+    chosen: Option<Transport>,
     pending_packets: VecDeque<Packet>,
     keepalive_at: Option<Instant>,
+    rtcp_at: Option<Instant>,
+    /// `auto` over UDP: when to give up on UDP if no packet came.
+    udp_fallback_at: Option<Instant>,
     played_once: bool,
     paused: bool,
     torn_down: bool,
+    our_ssrc: u32,
+    udp_buf: Vec<u8>,
 }
 
 impl std::fmt::Debug for RtspSession {
@@ -129,7 +183,6 @@ impl std::fmt::Debug for RtspSession {
             .finish_non_exhaustive()
     }
 }
-
 impl RtspSession {
     /// Resolves the host and opens the TCP connection, each within the timeout.
     pub async fn connect(url: &CameraUrl, opts: ClientOptions) -> Result<Self, RtspError> {
@@ -172,11 +225,16 @@ impl RtspSession {
                         .credentials
                         .clone()
                         .or_else(|| url.credentials_in_url().cloned());
+                    let local_ip = stream
+                        .local_addr()
+                        .map(|a| a.ip())
+                        .unwrap_or(IpAddr::from([0, 0, 0, 0]));
                     return Ok(Self {
                         stream,
                         read_buf: BytesMut::with_capacity(64 * 1024),
                         url: url.clone(),
-                        peer: addr.to_string(),
+                        peer: *addr,
+                        local_ip,
                         auth: Authenticator::new(credentials),
                         opts,
                         cseq: 0,
@@ -185,11 +243,16 @@ impl RtspSession {
                         methods: Vec::new(),
                         presentation: None,
                         setup_streams: Vec::new(),
+                        chosen: None,
                         pending_packets: VecDeque::new(),
                         keepalive_at: None,
+                        rtcp_at: None,
+                        udp_fallback_at: None,
                         played_once: false,
                         paused: false,
                         torn_down: false,
+                        our_ssrc: rand::random(),
+                        udp_buf: vec![0; 65536],
                     });
                 }
                 Ok(Err(source)) => {
@@ -229,6 +292,32 @@ impl RtspSession {
         &self.url
     }
 
+    /// The transport the streams run on (`Tcp` or `Udp`) once set up.
+    pub fn transport_in_use(&self) -> Option<Transport> {
+        self.chosen
+    }
+
+    pub fn is_paused(&self) -> bool {
+        self.paused
+    }
+
+    /// RFC 3550 receive statistics of a set-up stream: what our receiver reports carry.
+    pub fn receiver_stats(&self, stream: usize) -> Option<ReceiverSnapshot> {
+        self.setup_streams
+            .iter()
+            .find(|s| s.stream == stream)
+            .map(|s| s.stats.snapshot())
+    }
+
+    /// Packets the UDP reorder buffer dropped because they came after their turn.
+    pub fn late_packets(&self, stream: usize) -> u64 {
+        self.setup_streams
+            .iter()
+            .find(|s| s.stream == stream)
+            .and_then(|s| s.reorder.as_ref())
+            .map_or(0, |r| r.late())
+    }
+
     /// OPTIONS: learns which methods the server supports (for the keepalive choice).
     pub async fn options(&mut self) -> Result<(), RtspError> {
         let url = self.url.url().clone();
@@ -266,37 +355,68 @@ impl RtspSession {
         Ok(self.presentation.insert(presentation))
     }
 
-    /// SETUP of one stream from the DESCRIBE answer.
+    /// SETUP of one stream from the DESCRIBE answer, on the configured transport. With `auto`
+    /// the first stream decides: UDP, or TCP when the server refuses UDP (and the reverse).
     pub async fn setup(&mut self, stream: usize) -> Result<(), RtspError> {
-        if self.opts.transport == Transport::Udp {
-            return Err(RtspError::new(
-                Step::Setup,
-                ErrorKind::Unsupported("UDP transport is not supported yet; use tcp".into()),
-            ));
+        let first = self.chosen.unwrap_or(match self.opts.transport {
+            Transport::Tcp => Transport::Tcp,
+            Transport::Udp | Transport::Auto => Transport::Udp,
+        });
+        match self.setup_with(stream, first).await {
+            Err(e)
+                if e.status() == Some(461)
+                    && self.opts.transport == Transport::Auto
+                    && self.chosen.is_none() =>
+            {
+                let other = if first == Transport::Udp {
+                    Transport::Tcp
+                } else {
+                    Transport::Udp
+                };
+                tracing::info!(url = %self.url, "the server refused {first} (461); trying {other}");
+                self.setup_with(stream, other).await
+            }
+            result => result,
         }
-        let control = self
+    }
+
+    async fn setup_with(&mut self, stream: usize, transport: Transport) -> Result<(), RtspError> {
+        let description = self
             .presentation
             .as_ref()
             .and_then(|p| p.streams.get(stream))
-            .map(|s| s.control_url.clone())
             .ok_or_else(|| {
                 RtspError::new(
                     Step::Setup,
                     ErrorKind::Protocol(format!("no stream {stream} in the description")),
                 )
             })?;
+        let control = description.control_url.clone();
+        let clock_rate = description.clock_rate.max(1);
         let rtp_channel = u8::try_from(self.setup_streams.len() * 2).unwrap_or(0);
-        let transport = format!(
-            "RTP/AVP/TCP;unicast;interleaved={}-{}",
-            rtp_channel,
-            rtp_channel + 1
-        );
+        let mut udp = None;
+        let header = if transport == Transport::Udp {
+            let (rtp, rtcp) = bind_udp_pair(self.local_ip)
+                .map_err(|e| RtspError::new(Step::Setup, ErrorKind::Io(e)))?;
+            let port = rtp
+                .local_addr()
+                .map_err(|e| RtspError::new(Step::Setup, ErrorKind::Io(e)))?
+                .port();
+            udp = Some((rtp, rtcp));
+            format!("RTP/AVP;unicast;client_port={}-{}", port, port + 1)
+        } else {
+            format!(
+                "RTP/AVP/TCP;unicast;interleaved={}-{}",
+                rtp_channel,
+                rtp_channel + 1
+            )
+        };
         let resp = self
             .request(
                 Step::Setup,
                 Method::Setup,
                 &control,
-                vec![(headers::TRANSPORT, transport)],
+                vec![(headers::TRANSPORT, header)],
             )
             .await?;
         if let Some(value) = resp.header(&headers::SESSION) {
@@ -312,20 +432,60 @@ impl RtspSession {
                 ErrorKind::Protocol("no Session header in the SETUP answer".into()),
             ));
         }
-        // The server may pick other channels than we asked for.
-        let (rtp, rtcp) = resp
+        let answer = resp
             .header(&headers::TRANSPORT)
-            .and_then(|t| interleaved_channels(t.as_str()))
-            .unwrap_or((rtp_channel, rtp_channel + 1));
+            .map(|t| t.as_str().to_owned())
+            .unwrap_or_default();
+        // The server may pick other channels or ports than we asked for, or even answer a UDP
+        // request with interleaved channels.
+        let carrier = match (udp, interleaved_channels(&answer)) {
+            (Some((rtp, rtcp)), None) => {
+                let server_ip = transport_param(&answer, "source")
+                    .and_then(|s| s.parse::<IpAddr>().ok())
+                    .unwrap_or(self.peer.ip());
+                let (server_rtp, server_rtcp) = match port_pair(&answer, "server_port") {
+                    Some((a, b)) => (
+                        Some(SocketAddr::new(server_ip, a)),
+                        Some(SocketAddr::new(server_ip, b)),
+                    ),
+                    None => (None, None),
+                };
+                let pair = UdpPair {
+                    rtp,
+                    rtcp,
+                    server_rtp,
+                    server_rtcp,
+                    server_ip,
+                };
+                pair.punch_holes(self.our_ssrc);
+                Carrier::Udp(pair)
+            }
+            (_, channels) => {
+                let (rtp, rtcp) = channels.unwrap_or((rtp_channel, rtp_channel + 1));
+                Carrier::Interleaved {
+                    rtp_channel: rtp,
+                    rtcp_channel: rtcp,
+                }
+            }
+        };
+        let is_udp = matches!(carrier, Carrier::Udp(_));
+        self.chosen = Some(if is_udp {
+            Transport::Udp
+        } else {
+            Transport::Tcp
+        });
+        tracing::debug!(stream, transport = %answer, "set up");
         self.setup_streams.push(SetupStream {
             stream,
-            rtp_channel: rtp,
-            rtcp_channel: rtcp,
+            carrier,
+            stats: ReceiverStats::new(clock_rate),
+            reorder: is_udp.then(|| ReorderBuffer::new(REORDER_WINDOW, REORDER_MAX_HOLD)),
         });
         Ok(())
     }
 
-    /// PLAY of everything set up (aggregate control).
+    /// PLAY of everything set up (aggregate control). After [`Self::pause`] this resumes the
+    /// same session: no Range, so the server continues where it paused.
     pub async fn play(&mut self) -> Result<(), RtspError> {
         let url = self.aggregate_url();
         let extra = if self.played_once {
@@ -337,26 +497,30 @@ impl RtspSession {
         self.played_once = true;
         self.paused = false;
         self.schedule_keepalive();
+        if self.rtcp_at.is_none() {
+            self.rtcp_at = Some(Instant::now() + Duration::from_millis(500));
+        }
+        if self.opts.transport == Transport::Auto
+            && self.chosen == Some(Transport::Udp)
+            && self
+                .setup_streams
+                .iter()
+                .all(|s| s.stats.snapshot().packets_received == 0)
+        {
+            self.udp_fallback_at = Some(Instant::now() + UDP_FALLBACK_AFTER);
+        }
         Ok(())
     }
 
-    /// The transport the streams run on once set up.
-    pub fn transport_in_use(&self) -> Option<Transport> {
-        (!self.setup_streams.is_empty()).then_some(Transport::Tcp)
-    }
-
-    pub fn is_paused(&self) -> bool {
-        self.paused
-    }
-
-    /// PAUSE (RFC 2326 §10.6): the server stops sending and keeps the session; keepalives go
-    /// on while paused. A camera that cannot pause answers 405, 455 or 501, which comes back
-    /// as a `PAUSE failed` status error.
+    /// PAUSE (RFC 2326 §10.6): the server stops sending and keeps the session; keepalives and
+    /// receiver reports go on while paused. A camera that cannot pause answers 405, 455 or
+    /// 501, which comes back as a `PAUSE failed` status error.
     pub async fn pause(&mut self) -> Result<(), RtspError> {
         let url = self.aggregate_url();
         self.request(Step::Pause, Method::Pause, &url, Vec::new())
             .await?;
         self.paused = true;
+        self.udp_fallback_at = None;
         Ok(())
     }
 
@@ -373,34 +537,43 @@ impl RtspSession {
             .map(|_| ());
         self.session = None;
         self.keepalive_at = None;
+        self.rtcp_at = None;
+        self.udp_fallback_at = None;
         result
     }
 
-    /// The next RTP or RTCP packet. Sends keepalives when due; fails with `receive` after
-    /// `timeout` without data or when the server hangs up.
+    /// The next RTP or RTCP packet. Sends keepalives and receiver reports when due; fails with
+    /// `receive` after `timeout` without data (except while paused) or when the server hangs
+    /// up. Cancel-safe: nothing received is lost when the future is dropped.
     pub async fn next_packet(&mut self) -> Result<Packet, RtspError> {
-        if let Some(p) = self.pending_packets.pop_front() {
-            return Ok(p);
-        }
         let silence_deadline = Instant::now() + self.opts.timeout;
         loop {
-            let silence_deadline = if self.paused {
-                Instant::now() + Duration::from_secs(3600)
-            } else {
-                silence_deadline
-            };
-            let keepalive_at = self
-                .keepalive_at
-                .unwrap_or(silence_deadline + Duration::from_secs(3600));
+            if let Some(p) = self.pending_packets.pop_front() {
+                return Ok(p);
+            }
+            if let Some(p) = self.pop_reordered() {
+                return Ok(p);
+            }
+            let far = Instant::now() + Duration::from_secs(3600);
+            let keepalive_at = self.keepalive_at.unwrap_or(far);
+            let rtcp_at = self.rtcp_at.unwrap_or(far);
+            let fallback_at = self.udp_fallback_at.unwrap_or(far);
+            let reorder_at = self
+                .setup_streams
+                .iter()
+                .filter_map(|s| s.reorder.as_ref()?.next_deadline())
+                .min()
+                .map_or(far, Instant::from_std);
+            let silence_at = if self.paused { far } else { silence_deadline };
             // Biased, data first: while packets are buffered the timers are never polled, so
             // none is registered per packet.
             tokio::select! {
                 biased;
-                incoming = self.next_incoming() => {
+                incoming = next_incoming(&mut self.stream, &mut self.read_buf) => {
                     let incoming = incoming.map_err(|k| RtspError::new(Step::Receive, k))?;
                     match incoming {
                         Incoming::Data { channel, payload } => {
-                            if let Some(packet) = self.classify(channel, payload) {
+                            if let Some(packet) = self.on_interleaved(channel, payload) {
                                 return Ok(packet);
                             }
                         }
@@ -410,8 +583,17 @@ impl RtspSession {
                         }
                     }
                 }
+                (index, is_rtcp, len) = recv_udp(&self.setup_streams, &mut self.udp_buf) => {
+                    let data = self.udp_buf[..len].to_vec();
+                    if let Some(packet) = self.on_packet(index, is_rtcp, data) {
+                        return Ok(packet);
+                    }
+                }
+                _ = tokio::time::sleep_until(reorder_at) => {}
+                _ = tokio::time::sleep_until(rtcp_at) => self.send_receiver_reports().await?,
                 _ = tokio::time::sleep_until(keepalive_at) => self.send_keepalive().await?,
-                _ = tokio::time::sleep_until(silence_deadline) => {
+                _ = tokio::time::sleep_until(fallback_at) => self.fall_back_to_tcp().await?,
+                _ = tokio::time::sleep_until(silence_at) => {
                     return Err(RtspError::new(Step::Receive, ErrorKind::DataTimeout(self.opts.timeout)));
                 }
             }
@@ -425,22 +607,127 @@ impl RtspSession {
             .unwrap_or_else(|| self.url.url().clone())
     }
 
-    fn classify(&self, channel: u8, data: Vec<u8>) -> Option<Packet> {
-        let s = self
+    /// An interleaved frame: which stream and whether RTP or RTCP, by channel.
+    fn on_interleaved(&mut self, channel: u8, data: Vec<u8>) -> Option<Packet> {
+        let (index, is_rtcp) = self
             .setup_streams
             .iter()
-            .find(|s| s.rtp_channel == channel || s.rtcp_channel == channel)?;
-        Some(if s.rtp_channel == channel {
-            Packet::Rtp {
+            .enumerate()
+            .find_map(|(i, s)| match s.carrier {
+                Carrier::Interleaved {
+                    rtp_channel,
+                    rtcp_channel,
+                } if rtp_channel == channel || rtcp_channel == channel => {
+                    Some((i, rtcp_channel == channel))
+                }
+                _ => None,
+            })?;
+        self.on_packet(index, is_rtcp, data)
+    }
+
+    /// Bookkeeping for every received packet: RTP statistics, sender reports, reordering.
+    /// Returns the packet when it can be handed on now.
+    fn on_packet(&mut self, index: usize, is_rtcp: bool, data: Vec<u8>) -> Option<Packet> {
+        let arrival = std::time::Instant::now();
+        let s = self.setup_streams.get_mut(index)?;
+        let stream = s.stream;
+        if is_rtcp {
+            if let Ok(items) = parse_rtcp(&data) {
+                for item in items {
+                    if let RtcpItem::SenderReport(sr) = item {
+                        s.stats.on_sender_report(&sr, arrival);
+                    }
+                }
+            }
+            return Some(Packet::Rtcp { stream, data });
+        }
+        let Ok(rtp) = rtp_types::RtpPacket::parse(&data) else {
+            // Not RTP (a hole-punch echo, junk): nothing to hand on.
+            return None;
+        };
+        let seq = rtp.sequence_number();
+        s.stats
+            .on_rtp(rtp.ssrc(), seq, rtp.timestamp(), rtp.payload_len(), arrival);
+        self.udp_fallback_at = None;
+        match &mut s.reorder {
+            None => Some(Packet::Rtp { stream, data }),
+            Some(reorder) => {
+                match reorder.push(seq, data, arrival) {
+                    PushResult::Accepted => {}
+                    PushResult::Late | PushResult::Duplicate => {
+                        tracing::trace!(seq, "dropped a late or duplicate UDP packet");
+                    }
+                }
+                None
+            }
+        }
+    }
+
+    /// The next packet the reorder buffers release, if any.
+    fn pop_reordered(&mut self) -> Option<Packet> {
+        let now = std::time::Instant::now();
+        self.setup_streams.iter_mut().find_map(|s| {
+            let (_, data) = s.reorder.as_mut()?.pop(now)?;
+            Some(Packet::Rtp {
                 stream: s.stream,
                 data,
-            }
-        } else {
-            Packet::Rtcp {
-                stream: s.stream,
-                data,
-            }
+            })
         })
+    }
+
+    /// One RTCP receiver report per stream (RFC 3550 §6.4.2), on its UDP port or on its
+    /// interleaved RTCP channel.
+    async fn send_receiver_reports(&mut self) -> Result<(), RtspError> {
+        let now = std::time::Instant::now();
+        let cname = format!("vedette@{}", self.local_ip);
+        for s in &mut self.setup_streams {
+            let block = s.stats.report_block(now);
+            let report = build_receiver_report(self.our_ssrc, &cname, block.as_slice());
+            match &s.carrier {
+                Carrier::Udp(pair) => {
+                    if let Some(to) = pair.server_rtcp {
+                        if let Err(e) = pair.rtcp.try_send_to(&report, to) {
+                            tracing::debug!("receiver report not sent: {e}");
+                        }
+                    }
+                }
+                Carrier::Interleaved { rtcp_channel, .. } => {
+                    if let Some(frame) = interleaved_frame(*rtcp_channel, &report) {
+                        self.stream
+                            .write_all(&frame)
+                            .await
+                            .map_err(|e| RtspError::new(Step::Receive, ErrorKind::Io(e)))?;
+                    }
+                }
+            }
+        }
+        let spread = rand::random::<u64>() % RTCP_INTERVAL_SPREAD_MS;
+        self.rtcp_at = Some(Instant::now() + RTCP_INTERVAL_MIN + Duration::from_millis(spread));
+        Ok(())
+    }
+
+    /// `auto`: PLAY over UDP brought nothing (a firewall or NAT in the way). Tear the UDP
+    /// session down and set the same streams up again over TCP on this connection.
+    async fn fall_back_to_tcp(&mut self) -> Result<(), RtspError> {
+        self.udp_fallback_at = None;
+        tracing::info!(
+            url = %self.url,
+            "no UDP packet within {} s; switching to TCP",
+            UDP_FALLBACK_AFTER.as_secs()
+        );
+        let streams: Vec<usize> = self.setup_streams.iter().map(|s| s.stream).collect();
+        let url = self.aggregate_url();
+        let _ = self
+            .request(Step::Teardown, Method::Teardown, &url, Vec::new())
+            .await;
+        self.session = None;
+        self.setup_streams.clear();
+        self.chosen = Some(Transport::Tcp);
+        self.played_once = false;
+        for stream in streams {
+            self.setup_with(stream, Transport::Tcp).await?;
+        }
+        self.play().await
     }
 
     fn schedule_keepalive(&mut self) {
@@ -582,54 +869,150 @@ impl RtspSession {
         }
     }
 
-    /// Reads until the response with this CSeq; buffers interleaved data that comes first.
+    /// Reads until the response with this CSeq; buffers data that comes first.
     async fn read_response(&mut self, cseq: u32) -> Result<Response<Vec<u8>>, ErrorKind> {
         loop {
-            match self.next_incoming().await? {
-                Incoming::Response(resp) => {
-                    let resp_cseq = resp
-                        .header(&headers::CSEQ)
-                        .and_then(|v| v.as_str().trim().parse::<u32>().ok());
-                    // Some cameras omit CSeq; with one request in flight the answer is ours.
-                    if resp_cseq.is_none_or(|c| c == cseq) {
-                        return Ok(resp);
+            tokio::select! {
+                biased;
+                incoming = next_incoming(&mut self.stream, &mut self.read_buf) => match incoming? {
+                    Incoming::Response(resp) => {
+                        let resp_cseq = resp
+                            .header(&headers::CSEQ)
+                            .and_then(|v| v.as_str().trim().parse::<u32>().ok());
+                        // Some cameras omit CSeq; with one request in flight the answer is ours.
+                        if resp_cseq.is_none_or(|c| c == cseq) {
+                            return Ok(resp);
+                        }
+                        self.on_unsolicited_response(&resp);
                     }
-                    self.on_unsolicited_response(&resp);
-                }
-                Incoming::Data { channel, payload } => {
-                    if self.pending_packets.len() < MAX_PENDING_PACKETS {
-                        if let Some(p) = self.classify(channel, payload) {
-                            self.pending_packets.push_back(p);
+                    Incoming::Data { channel, payload } => {
+                        if let Some(p) = self.on_interleaved(channel, payload) {
+                            self.buffer_packet(p);
                         }
                     }
+                    Incoming::Request(_) => {}
+                },
+                // UDP packets keep arriving while we wait (e.g. PLAY after PAUSE).
+                (index, is_rtcp, len) = recv_udp(&self.setup_streams, &mut self.udp_buf) => {
+                    let data = self.udp_buf[..len].to_vec();
+                    if let Some(p) = self.on_packet(index, is_rtcp, data) {
+                        self.buffer_packet(p);
+                    }
                 }
-                Incoming::Request(_) => {}
             }
         }
     }
 
-    /// The next unit off the connection. Cancel-safe: bytes read stay in `read_buf`.
-    async fn next_incoming(&mut self) -> Result<Incoming, ErrorKind> {
-        loop {
-            match parse_incoming(&self.read_buf).map_err(|e| ErrorKind::Protocol(e.to_string()))? {
-                Parsed::Message(m, used) => {
-                    self.read_buf.advance(used);
-                    return Ok(m);
-                }
-                Parsed::Skip(n) => {
-                    tracing::debug!(bytes = n, "skipping junk on the control connection");
-                    self.read_buf.advance(n);
-                }
-                Parsed::Incomplete => {
-                    self.read_buf.reserve(64 * 1024);
-                    let n = self.stream.read_buf(&mut self.read_buf).await?;
-                    if n == 0 {
-                        return Err(ErrorKind::Closed);
-                    }
+    fn buffer_packet(&mut self, packet: Packet) {
+        if self.pending_packets.len() < MAX_PENDING_PACKETS {
+            self.pending_packets.push_back(packet);
+        }
+    }
+}
+
+/// The next unit off the control connection. Cancel-safe: bytes read stay in `read_buf`.
+async fn next_incoming(
+    stream: &mut TcpStream,
+    read_buf: &mut BytesMut,
+) -> Result<Incoming, ErrorKind> {
+    loop {
+        match parse_incoming(read_buf).map_err(|e| ErrorKind::Protocol(e.to_string()))? {
+            Parsed::Message(m, used) => {
+                read_buf.advance(used);
+                return Ok(m);
+            }
+            Parsed::Skip(n) => {
+                tracing::debug!(bytes = n, "skipping junk on the control connection");
+                read_buf.advance(n);
+            }
+            Parsed::Incomplete => {
+                read_buf.reserve(64 * 1024);
+                let n = stream.read_buf(read_buf).await?;
+                if n == 0 {
+                    return Err(ErrorKind::Closed);
                 }
             }
         }
     }
+}
+
+/// The next datagram on any stream's UDP sockets: (stream index, is RTCP, length in `buf`).
+/// Pending forever when no stream uses UDP. Cancel-safe. Datagrams from hosts other than the
+/// server are dropped.
+async fn recv_udp(streams: &[SetupStream], buf: &mut [u8]) -> (usize, bool, usize) {
+    std::future::poll_fn(|cx| {
+        for (index, s) in streams.iter().enumerate() {
+            let Carrier::Udp(pair) = &s.carrier else {
+                continue;
+            };
+            for (is_rtcp, socket) in [(false, &pair.rtp), (true, &pair.rtcp)] {
+                // Drain junk from strangers without returning, so one poll sees real data.
+                loop {
+                    let mut read = ReadBuf::new(buf);
+                    match socket.poll_recv_from(cx, &mut read) {
+                        Poll::Ready(Ok(from)) => {
+                            let len = read.filled().len();
+                            if from.ip() == pair.server_ip || pair.server_ip.is_unspecified() {
+                                return Poll::Ready((index, is_rtcp, len));
+                            }
+                            tracing::debug!(%from, "dropped a datagram from another host");
+                        }
+                        Poll::Ready(Err(e)) => {
+                            // ICMP errors surface here on some systems; they are not fatal.
+                            tracing::debug!("UDP receive: {e}");
+                        }
+                        Poll::Pending => break,
+                    }
+                }
+            }
+        }
+        Poll::Pending
+    })
+    .await
+}
+
+impl UdpPair {
+    /// Opens the path through NATs and firewalls on the way (RFC 7604 §3.3-ish): one datagram
+    /// to each server port from the ports the server will send to.
+    fn punch_holes(&self, our_ssrc: u32) {
+        if let Some(to) = self.server_rtp {
+            let _ = self.rtp.try_send_to(&HOLE_PUNCH, to);
+        }
+        if let Some(to) = self.server_rtcp {
+            let _ = self
+                .rtcp
+                .try_send_to(&build_receiver_report(our_ssrc, "vedette", &[]), to);
+        }
+    }
+}
+
+/// Binds an even RTP port and the odd RTCP port above it (RFC 3550 §11), with a receive
+/// buffer large enough for a keyframe burst.
+fn bind_udp_pair(ip: IpAddr) -> std::io::Result<(UdpSocket, UdpSocket)> {
+    for _ in 0..32 {
+        let rtp = bind_udp(SocketAddr::new(ip, 0))?;
+        let port = rtp.local_addr()?.port();
+        if port % 2 != 0 || port == u16::MAX {
+            continue;
+        }
+        if let Ok(rtcp) = bind_udp(SocketAddr::new(ip, port + 1)) {
+            return Ok((UdpSocket::from_std(rtp)?, UdpSocket::from_std(rtcp)?));
+        }
+    }
+    Err(std::io::Error::new(
+        std::io::ErrorKind::AddrInUse,
+        "no free pair of UDP ports for RTP and RTCP",
+    ))
+}
+
+fn bind_udp(addr: SocketAddr) -> std::io::Result<std::net::UdpSocket> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    // Best effort: the kernel caps it (net.core.rmem_max).
+    let _ = socket.set_recv_buffer_size(UDP_RECEIVE_BUFFER);
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    Ok(socket.into())
 }
 
 impl Drop for RtspSession {
@@ -652,6 +1035,23 @@ impl Drop for RtspSession {
             _ => tracing::debug!(url = %self.url, "could not send TEARDOWN on drop"),
         }
     }
+}
+
+/// A `name=value` parameter of a Transport header.
+fn transport_param<'a>(transport: &'a str, name: &str) -> Option<&'a str> {
+    transport.split(';').find_map(|p| {
+        let (k, v) = p.trim().split_once('=')?;
+        k.trim().eq_ignore_ascii_case(name).then(|| v.trim())
+    })
+}
+
+/// `server_port=a-b` (or `client_port=`); a lone port means RTCP on the next one.
+fn port_pair(transport: &str, name: &str) -> Option<(u16, u16)> {
+    let spec = transport_param(transport, name)?;
+    let (a, b) = spec.split_once('-').unwrap_or((spec, ""));
+    let a: u16 = a.trim().parse().ok()?;
+    let b: u16 = b.trim().parse().unwrap_or(a.wrapping_add(1));
+    Some((a, b))
 }
 
 /// `Session: 12345678;timeout=60` (RFC 2326 §12.37).
@@ -711,5 +1111,35 @@ mod tests {
             interleaved_channels("RTP/AVP;unicast;client_port=1-2"),
             None
         );
+    }
+
+    #[test]
+    fn udp_transport_answer() {
+        let answer =
+            "RTP/AVP;unicast;client_port=5000-5001;server_port=6970-6971;source=10.0.0.9;ssrc=1A2B";
+        assert_eq!(port_pair(answer, "server_port"), Some((6970, 6971)));
+        assert_eq!(port_pair(answer, "client_port"), Some((5000, 5001)));
+        assert_eq!(transport_param(answer, "source"), Some("10.0.0.9"));
+        assert_eq!(
+            port_pair("RTP/AVP;server_port=7000", "server_port"),
+            Some((7000, 7001))
+        );
+        assert_eq!(port_pair("RTP/AVP;server_port=x-y", "server_port"), None);
+        assert_eq!(transport_param(answer, "destination"), None);
+    }
+
+    #[test]
+    fn udp_ports_are_an_even_odd_pair() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let (rtp, rtcp) = bind_udp_pair(IpAddr::from([127, 0, 0, 1])).unwrap();
+            let a = rtp.local_addr().unwrap().port();
+            let b = rtcp.local_addr().unwrap().port();
+            assert_eq!(a % 2, 0);
+            assert_eq!(b, a + 1);
+        });
     }
 }
