@@ -10,6 +10,23 @@ Protocol on stdout, one line each, flushed at once so a test can read it from a 
     REQUEST <METHOD>         each time the server has answered a request with success (OPTIONS,
                              DESCRIBE, SETUP, PLAY, PAUSE, TEARDOWN, GET_PARAMETER, SET_PARAMETER);
                              a request refused (401 Unauthorized, 404, ...) prints nothing
+    REQUEST <METHOD> session=<id>
+                             right after that line, when the request belongs to an RTSP session:
+                             it carried a Session header (PLAY, PAUSE, TEARDOWN, keep-alives), or
+                             it is the SETUP that created or joined the session
+    RTCP RR ssrc=<reporter> source=<reported> fraction=<0..255> lost=<cumulative> highest=<ext seq>
+            jitter=<clock units> lsr=<> dlsr=<> stream=<n>
+                             (one line) for every report block in an RTCP RR or SR the server
+                             receives from a client, over UDP or TCP-interleaved; stream is the
+                             payloader index (0 video, 1 audio); lsr and dlsr are raw RFC 3550
+                             fields
+    DROPPED total=<n>        every second with --loss-every: RTP packets of pay0 dropped so far,
+                             all media of this server together
+
+The plain `REQUEST <METHOD>` line stays exactly as it was, so parsers that compare whole lines keep
+counting each request once.
+
+With --tls-cert/--tls-key every connection is TLS (rtsps://, RTP interleaved on it or plain UDP).
 
 Everything else (GStreamer warnings, argument errors) goes to stderr. SIGTERM or SIGINT stops the
 server and exits with status 0.
@@ -20,14 +37,16 @@ several sessions should stagger them.
 
 import argparse
 import signal
+import struct
 import sys
+import threading
 
 import gi
 
 gi.require_version("Gst", "1.0")
 gi.require_version("GstRtsp", "1.0")
 gi.require_version("GstRtspServer", "1.0")
-from gi.repository import GLib, Gst, GstRtsp, GstRtspServer  # noqa: E402
+from gi.repository import Gio, GLib, Gst, GstRtsp, GstRtspServer  # noqa: E402
 
 # Signal emitted by GstRtspServer.RTSPClient after it handled a request -> RTSP method name.
 REQUEST_SIGNALS = {
@@ -42,8 +61,13 @@ REQUEST_SIGNALS = {
 }
 
 
+_announce_lock = threading.Lock()
+
+
 def announce(line):
-    print(line, flush=True)
+    # Streaming threads (RTCP, loss) print too: one whole line at a time.
+    with _announce_lock:
+        print(line, flush=True)
 
 
 def h264_encoder_and_payloader(args):
@@ -74,11 +98,61 @@ def h264_encoder_and_payloader(args):
     ]
 
 
+def h265_encoder_and_payloader(args):
+    """x265 encoder and RTP payloader for `--codec h265`."""
+    bitrate_in_kbps = args.bitrate or default_bitrate_in_kbps(args)
+    return [
+        f"x265enc tune=zerolatency speed-preset=ultrafast key-int-max={args.fps}"
+        f" bitrate={bitrate_in_kbps}",
+        "video/x-h265",
+        # config-interval=-1: VPS/SPS/PPS in-band with every IRAP picture.
+        "rtph265pay name=pay0 pt=96 config-interval=-1",
+    ]
+
+
+def mjpeg_encoder_and_payloader(_args):
+    """JPEG encoder and RFC 2435 payloader for `--codec mjpeg` (static payload type 26)."""
+    # RFC 2435 carries 4:2:0 or 4:2:2 only: left alone, the pipeline may negotiate a format whose
+    # JPEG rtpjpegpay rejects ("Invalid component") and the media never prepares.
+    return ["capsfilter caps=video/x-raw,format=I420", "jpegenc", "rtpjpegpay name=pay0 pt=26"]
+
+
 # Codec name -> function returning the encoder ... payloader elements (payloader named pay0).
-# h265 (x265enc ! rtph265pay) and mjpeg (jpegenc ! rtpjpegpay) slot in here.
 CODECS = {
     "h264": h264_encoder_and_payloader,
+    "h265": h265_encoder_and_payloader,
+    "mjpeg": mjpeg_encoder_and_payloader,
 }
+
+AAC_ENCODERS = ("avenc_aac", "voaacenc", "fdkaacenc")
+
+
+def aac_encoder():
+    for name in AAC_ENCODERS:
+        if Gst.ElementFactory.find(name) is not None:
+            return name
+    raise SystemExit(f"--audio aac needs one of {', '.join(AAC_ENCODERS)}")
+
+
+def audio_elements(audio):
+    """The `--audio` branch, ending in the payloader pay1 (a 440 Hz sine)."""
+    if audio == "aac":
+        rate, encoder, payloader = 48000, aac_encoder(), "rtpmp4gpay pt=97"  # mpeg4-generic
+    elif audio == "opus":
+        rate, encoder, payloader = 48000, "opusenc", "rtpopuspay pt=97"
+    elif audio == "pcmu":
+        rate, encoder, payloader = 8000, "mulawenc", "rtppcmupay pt=0"
+    else:
+        rate, encoder, payloader = 8000, "alawenc", "rtppcmapay pt=8"
+    return [
+        # 20 ms buffers, so G.711 packets carry 20 ms as cameras send them.
+        f"audiotestsrc is-live=true wave=sine freq=440 samplesperbuffer={rate // 50}",
+        "audioconvert",
+        "audioresample",
+        f"audio/x-raw,rate={rate},channels=1",
+        encoder,
+        f"{payloader} name=pay1",
+    ]
 
 
 def default_bitrate_in_kbps(args):
@@ -91,17 +165,27 @@ def launch_description(args):
         f"videotestsrc is-live=true pattern={args.pattern} horizontal-speed={args.scroll}",
         f"video/x-raw,width={args.width},height={args.height},framerate={args.fps}/1",
     ]
-    return "( " + " ! ".join(source + CODECS[args.codec](args)) + " )"
+    branches = [" ! ".join(source + CODECS[args.codec](args))]
+    if args.audio != "none":
+        branches.append(" ! ".join(audio_elements(args.audio)))
+    return "( " + "  ".join(branches) + " )"
 
 
 def make_auth(args):
-    """Returns an RTSPAuth that lets `args.user` play the factory, or None for `--auth none`."""
-    if args.auth == "none":
+    """Returns an RTSPAuth that lets `args.user` play the factory (and serves TLS with
+    `--tls-cert`), or None for `--auth none` without TLS."""
+    if args.auth == "none" and not args.tls_cert:
         return None
     token = GstRtspServer.RTSPToken()
     token.set_string(GstRtspServer.RTSP_TOKEN_MEDIA_FACTORY_ROLE, args.user)
     auth = GstRtspServer.RTSPAuth()
-    if args.auth == "basic":
+    if args.tls_cert:
+        # Every connection to this server is then TLS (rtsps://).
+        auth.set_tls_certificate(Gio.TlsCertificate.new_from_files(args.tls_cert, args.tls_key))
+    if args.auth == "none":
+        # TLS only: anyone gets the role the factory permits.
+        auth.set_default_token(token)
+    elif args.auth == "basic":
         auth.set_supported_methods(GstRtsp.RTSPAuthMethod.BASIC)
         auth.add_basic(GstRtspServer.RTSPAuth.make_basic(args.user, args.password), token)
     else:
@@ -130,20 +214,144 @@ def answer_not_seekable(_pad, info):
     return Gst.PadProbeReturn.HANDLED
 
 
-def on_media_configure(_factory, media):
+class PacketDropper:
+    """Drops every `every`-th RTP packet leaving a payloader (after its sequence numbers were
+    assigned, so receivers see gaps). Counts across all media of the server."""
+
+    def __init__(self, every):
+        self.every = every
+        self.lock = threading.Lock()
+        self.total = 0
+        self.reentered = threading.local()
+
+    def attach(self, pad):
+        counter = [0]  # packets seen on this pad
+        pad.add_probe(
+            Gst.PadProbeType.BUFFER | Gst.PadProbeType.BUFFER_LIST, self._probe, counter
+        )
+
+    def _drop_next(self, counter):
+        counter[0] += 1
+        if counter[0] % self.every:
+            return False
+        with self.lock:
+            self.total += 1
+        return True
+
+    def _probe(self, pad, info, counter):
+        if getattr(self.reentered, "on", False):
+            return Gst.PadProbeReturn.OK  # the list pushed below, already thinned out
+        if info.type & Gst.PadProbeType.BUFFER:
+            return Gst.PadProbeReturn.DROP if self._drop_next(counter) else Gst.PadProbeReturn.OK
+        packets = info.get_buffer_list()
+        keep = [i for i in range(packets.length()) if not self._drop_next(counter)]
+        if len(keep) == packets.length():
+            return Gst.PadProbeReturn.OK
+        # The list is not writable from Python: push a copy without the dropped packets instead.
+        if keep:
+            thinned = Gst.BufferList.new_sized(len(keep))
+            for i in keep:
+                thinned.insert(-1, packets.get(i))
+            self.reentered.on = True
+            try:
+                pad.push_list(thinned)
+            finally:
+                self.reentered.on = False
+        return Gst.PadProbeReturn.DROP
+
+    def report(self):
+        with self.lock:
+            total = self.total
+        announce(f"DROPPED total={total}")
+        return GLib.SOURCE_CONTINUE
+
+
+def report_blocks(data):
+    """Yields (reporter ssrc, report block fields) for each report block of a compound RTCP
+    packet: those of receiver reports (PT 201) and of sender reports (PT 200)."""
+    offset = 0
+    while offset + 8 <= len(data):
+        first, packet_type, length_in_words = struct.unpack_from("!BBH", data, offset)
+        end = offset + 4 * (length_in_words + 1)
+        if first >> 6 != 2 or end > len(data):
+            return
+        count = first & 0x1F
+        if packet_type in (200, 201):
+            (reporter,) = struct.unpack_from("!I", data, offset + 4)
+            block = offset + (28 if packet_type == 200 else 8)
+            for _ in range(count):
+                if block + 24 > end:
+                    break
+                source, lost_word, highest, jitter, lsr, dlsr = struct.unpack_from(
+                    "!IIIIII", data, block
+                )
+                lost = lost_word & 0xFFFFFF
+                if lost & 0x800000:
+                    lost -= 0x1000000
+                yield reporter, (source, lost_word >> 24, lost, highest, jitter, lsr, dlsr)
+                block += 24
+        offset = end
+
+
+def on_receiving_rtcp(_session, buffer, stream_index):
+    data = buffer.extract_dup(0, buffer.get_size())
+    for reporter, (source, fraction, lost, highest, jitter, lsr, dlsr) in report_blocks(data):
+        announce(
+            f"RTCP RR ssrc={reporter} source={source} fraction={fraction} lost={lost}"
+            f" highest={highest} jitter={jitter} lsr={lsr} dlsr={dlsr} stream={stream_index}"
+        )
+
+
+def on_media_prepared(media):
+    """Reports the RTCP report blocks clients send for each stream (UDP and TCP-interleaved both
+    reach the stream's RTPSession)."""
+    for index in range(media.n_streams()):
+        stream = media.get_stream(index)
+        session = stream.get_rtpsession()
+        if session is not None:
+            session.connect("on-receiving-rtcp", on_receiving_rtcp, stream.get_index())
+
+
+def on_media_configure(_factory, media, dropper):
     """Makes the media answer "not seekable", as a camera's live stream is.
 
     GstRtspServer seeks a seekable pipeline when PLAY carries a Range header (FFmpeg and most
     clients send `Range: npt=0.000-`); the flushing seek restarts the RTP timestamps of every
     client of a shared media. A media that is not seekable plays on without seeking.
     """
-    payloader = media.get_element().get_by_name("pay0")
-    payloader.get_static_pad("src").add_probe(Gst.PadProbeType.QUERY_UPSTREAM, answer_not_seekable)
+    pipeline = media.get_element()
+    for name in ("pay0", "pay1"):
+        payloader = pipeline.get_by_name(name)
+        if payloader is not None:
+            payloader.get_static_pad("src").add_probe(
+                Gst.PadProbeType.QUERY_UPSTREAM, answer_not_seekable
+            )
+    if dropper is not None:
+        dropper.attach(pipeline.get_by_name("pay0").get_static_pad("src"))
+    media.connect("prepared", on_media_prepared)
+
+
+def session_id(context):
+    """The id of the RTSP session a request belongs to, or None."""
+    if context.session is not None:
+        return context.session.get_sessionid()
+    if context.request is not None:
+        result, value = context.request.get_header(GstRtsp.RTSPHeaderField.SESSION, 0)
+        if result == GstRtsp.RTSPResult.OK and value:
+            return value.split(";", 1)[0].strip()
+    return None
+
+
+def on_request(_client, context, method):
+    announce(f"REQUEST {method}")
+    session = session_id(context)
+    if session:
+        announce(f"REQUEST {method} session={session}")
 
 
 def on_client_connected(_server, client):
     for signal_name, method in REQUEST_SIGNALS.items():
-        client.connect(signal_name, lambda _client, _context, m=method: announce(f"REQUEST {m}"))
+        client.connect(signal_name, on_request, method)
 
 
 def parse_args(argv):
@@ -162,6 +370,21 @@ def parse_args(argv):
     )
     parser.add_argument("--bitrate", type=int, default=0, help="kbit/s; 0 scales with the size")
     parser.add_argument("--codec", choices=sorted(CODECS), default="h264")
+    parser.add_argument(
+        "--audio",
+        choices=["none", "aac", "opus", "pcmu", "pcma"],
+        default="none",
+        help="adds a sine-wave audio stream (pay1) to the media",
+    )
+    parser.add_argument(
+        "--loss-every",
+        type=int,
+        default=0,
+        metavar="N",
+        help="drop every Nth RTP packet of pay0 after the payloader (0: none)",
+    )
+    parser.add_argument("--tls-cert", metavar="FILE", help="PEM certificate: serve rtsps://")
+    parser.add_argument("--tls-key", metavar="FILE", help="PEM private key for --tls-cert")
     parser.add_argument("--auth", choices=["none", "basic", "digest"], default="none")
     parser.add_argument("--user", default="admin")
     parser.add_argument("--password", default="secret")
@@ -176,6 +399,10 @@ def parse_args(argv):
         parser.error("--path must start with /")
     if args.sliced and args.codec != "h264":
         parser.error("--sliced only applies to --codec h264")
+    if bool(args.tls_cert) != bool(args.tls_key):
+        parser.error("--tls-cert and --tls-key go together")
+    if args.loss_every < 0 or args.loss_every == 1:
+        parser.error("--loss-every must be 0 (off) or at least 2")
     return args
 
 
@@ -187,7 +414,8 @@ def main(argv):
     factory.set_launch(launch_description(args))
     factory.set_shared(args.shared)
     factory.set_protocols(GstRtsp.RTSPLowerTrans.TCP | GstRtsp.RTSPLowerTrans.UDP)
-    factory.connect("media-configure", on_media_configure)
+    dropper = PacketDropper(args.loss_every) if args.loss_every else None
+    factory.connect("media-configure", on_media_configure, dropper)
 
     server = GstRtspServer.RTSPServer()
     server.set_address(args.address)
@@ -212,6 +440,8 @@ def main(argv):
         print(f"cannot listen on {args.address}:{args.port}", file=sys.stderr)
         return 1
     announce(f"READY port={server.get_bound_port()}")
+    if dropper is not None:
+        GLib.timeout_add_seconds(1, dropper.report)
     loop.run()
     return 0
 
