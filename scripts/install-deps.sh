@@ -13,12 +13,16 @@ DEBIAN_PACKAGES=(
     # FFmpeg development files for ffmpeg-next.
     libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libavfilter-dev libavdevice-dev
     libswresample-dev
+    # Audio output (cpal uses ALSA on Linux).
+    libasound2-dev
     # Tests: the ffmpeg/ffprobe CLI and the GStreamer RTSP server in tests/support/.
     ffmpeg
     gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
     gstreamer1.0-plugins-ugly gstreamer1.0-plugins-bad
     gir1.2-gstreamer-1.0 gir1.2-gst-rtsp-server-1.0 python3-gi
     ca-certificates curl
+    # RTSPS tests make self-signed certificates.
+    openssl
     # The window (eframe/wgpu): X11 and Wayland client libraries, and Mesa so wgpu finds an
     # adapter without a GPU (lavapipe for Vulkan, llvmpipe for GL).
     libx11-6 libx11-xcb1 libxcursor1 libxrandr2 libxi6 libxkbcommon0 libxkbcommon-x11-0

@@ -23,6 +23,10 @@ pub struct CameraConfig {
     /// The username; the password is looked up in the keychain.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub username: Option<String>,
+    /// For `rtsps://` cameras with a self-signed certificate: the SHA-256 fingerprint of the
+    /// one certificate to accept (set by "Trust this certificate").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_fingerprint: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -83,6 +87,64 @@ impl Config {
     }
 }
 
+/// Pins a camera's certificate fingerprint in the config file, changing only that one value
+/// (comments and layout are kept), and writing atomically. The camera is found by name.
+pub fn pin_fingerprint(path: &Path, camera: &str, fingerprint: &str) -> Result<(), ConfigError> {
+    let read_err = |source| ConfigError::Read {
+        path: path.to_owned(),
+        source,
+    };
+    let text = std::fs::read_to_string(path).map_err(read_err)?;
+    let parse_err = |message: String| ConfigError::Parse {
+        path: path.to_owned(),
+        line: 1,
+        column: 1,
+        message,
+    };
+    let mut doc: toml_edit::DocumentMut = text.parse().map_err(|e: toml_edit::TomlError| {
+        let (line, column) = line_column(&text, e.span().map_or(0, |s| s.start));
+        ConfigError::Parse {
+            path: path.to_owned(),
+            line,
+            column,
+            message: e.message().to_owned(),
+        }
+    })?;
+    let cameras = doc
+        .get_mut("cameras")
+        .and_then(|c| c.as_array_of_tables_mut())
+        .ok_or_else(|| parse_err("no [[cameras]] in the file".into()))?;
+    let entry = cameras
+        .iter_mut()
+        .find(|t| t.get("name").and_then(|n| n.as_str()) == Some(camera))
+        .ok_or_else(|| parse_err(format!("no camera named {camera:?}")))?;
+    entry["tls_fingerprint"] = toml_edit::value(fingerprint);
+    write_atomically(path, doc.to_string().as_bytes()).map_err(read_err)
+}
+
+/// Writes `bytes` to a temporary file beside `path`, syncs it and renames it over `path`, so
+/// the file on disk is always the old or the new content, never a mix.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let name = path
+        .file_name()
+        .map_or_else(|| "config".into(), |n| n.to_string_lossy().into_owned());
+    let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
+    let result = (|| {
+        let mut file = std::fs::File::create(&tmp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
 /// Window size and layout, kept apart from the user's config so that saving them never
 /// rewrites (or loses the comments of) the file the user edits.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -114,12 +176,7 @@ impl UiState {
     /// Writes atomically (temp file + rename).
     pub fn save(&self, path: &Path) -> std::io::Result<()> {
         let text = toml::to_string(self).map_err(std::io::Error::other)?;
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)?;
-        }
-        let tmp = path.with_extension("toml.tmp");
-        std::fs::write(&tmp, text)?;
-        std::fs::rename(&tmp, path)
+        write_atomically(path, text.as_bytes())
     }
 }
 
@@ -165,6 +222,28 @@ mod tests {
         assert_eq!(UiState::load(&path), state);
         std::fs::write(&path, "garbage = [").unwrap();
         assert_eq!(UiState::load(&path), UiState::default());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn pinning_changes_only_that_camera_and_keeps_comments() {
+        let dir = std::env::temp_dir().join(format!("vedette-pin-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("config.toml");
+        let text = "# my cameras\n[[cameras]]\nname = \"Door\" # front\nurl = \"rtsps://10.0.0.5/live\"\n\n[[cameras]]\nname = \"Yard\"\nurl = \"rtsp://10.0.0.6/\"\n";
+        std::fs::write(&path, text).unwrap();
+        pin_fingerprint(&path, "Door", "AB:CD").unwrap();
+        let after = std::fs::read_to_string(&path).unwrap();
+        assert!(after.starts_with("# my cameras\n"), "{after}");
+        assert!(after.contains("name = \"Door\" # front"), "{after}");
+        let config = Config::parse(&after).unwrap();
+        assert_eq!(
+            config.camera("Door").unwrap().tls_fingerprint.as_deref(),
+            Some("AB:CD")
+        );
+        assert_eq!(config.camera("Yard").unwrap().tls_fingerprint, None);
+        assert!(pin_fingerprint(&path, "Nobody", "AB").is_err());
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), after);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

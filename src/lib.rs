@@ -3,6 +3,7 @@
 //! The stream path is socket → [`rtsp`] → [`rtp`] access units → [`decode`] → YUV frames.
 //! `ARCHITECTURE.md` describes the modules and threads.
 
+pub mod audio_out;
 pub mod bench;
 pub mod camera;
 pub mod config;

@@ -83,6 +83,14 @@ struct ProbeArgs {
         requires = "pause_after"
     )]
     resume_after: f64,
+    /// rtsps://: accept exactly the certificate with this SHA-256 fingerprint (AB:CD:…), e.g.
+    /// a camera's self-signed one.
+    #[arg(long, value_name = "SHA256")]
+    trust_fingerprint: Option<String>,
+    /// rtsps://: accept ANY certificate. Only for tests: anyone on the path can read and
+    /// change the stream.
+    #[arg(long)]
+    insecure: bool,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
@@ -194,6 +202,7 @@ fn wall(
             url: c.url.clone(),
             transport: c.transport,
             credentials: None,
+            tls_fingerprint: c.tls_fingerprint.clone(),
         })
         .collect();
     if cameras.is_empty() && config_error.is_none() {
@@ -205,6 +214,7 @@ fn wall(
                         url: server.camera_url(i),
                         transport: Transport::Tcp,
                         credentials: None,
+                        tls_fingerprint: None,
                     })
                     .collect();
                 demo = Some(server);
@@ -276,10 +286,35 @@ fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
 }
 
 fn probe(args: ProbeArgs, config: &Config) -> ExitCode {
-    let (url, mut transport, mut user) = match config.camera(&args.url) {
-        Some(cam) => (cam.url.clone(), Some(cam.transport), cam.username.clone()),
-        None => (args.url.clone(), None, None),
+    let (url, mut transport, mut user, mut fingerprint) = match config.camera(&args.url) {
+        Some(cam) => (
+            cam.url.clone(),
+            Some(cam.transport),
+            cam.username.clone(),
+            cam.tls_fingerprint.clone(),
+        ),
+        None => (args.url.clone(), None, None, None),
     };
+    if args.trust_fingerprint.is_some() {
+        fingerprint = args.trust_fingerprint.clone();
+    }
+    let pinned = match fingerprint
+        .as_deref()
+        .map(vedette::rtsp::Fingerprint::parse)
+    {
+        Some(Ok(fp)) => Some(fp),
+        Some(Err(e)) => {
+            eprintln!("--trust-fingerprint: {e}");
+            return ExitCode::FAILURE;
+        }
+        None => None,
+    };
+    if args.insecure {
+        eprintln!(
+            "WARNING: --insecure: the camera's TLS certificate is NOT checked; anyone on the \
+             path can read and change this stream. Use --trust-fingerprint instead."
+        );
+    }
     if args.user.is_some() {
         user = args.user.clone();
     }
@@ -301,6 +336,10 @@ fn probe(args: ProbeArgs, config: &Config) -> ExitCode {
         pause: args
             .pause_after
             .map(|after| (secs(after), secs(args.resume_after))),
+        tls: vedette::rtsp::TlsOptions {
+            pinned,
+            insecure: args.insecure,
+        },
     };
     let rt = match runtime() {
         Ok(rt) => rt,

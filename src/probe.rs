@@ -9,7 +9,7 @@ use serde::Serialize;
 use crate::pipeline::VideoPipeline;
 use crate::rtsp::{
     CameraUrl, ClientOptions, Credentials, ErrorKind, MethodRecord, RtspError, RtspSession, Step,
-    Transport,
+    TlsOptions, Transport,
 };
 
 #[derive(Debug, Clone)]
@@ -21,6 +21,7 @@ pub struct ProbeOptions {
     pub timeout: Duration,
     /// PAUSE after the first duration of playing, PLAY again after the second.
     pub pause: Option<(Duration, Duration)>,
+    pub tls: TlsOptions,
 }
 
 /// What a probe saw. Serialised as the `--json` output.
@@ -151,6 +152,7 @@ pub async fn run_probe(opts: ProbeOptions) -> ProbeReport {
         transport: opts.transport,
         timeout: opts.timeout,
         credentials: opts.credentials.clone(),
+        tls: opts.tls.clone(),
         ..Default::default()
     };
     let mut session = match RtspSession::connect(&url, client_opts).await {

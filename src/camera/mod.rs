@@ -14,7 +14,8 @@ use tokio::task::JoinHandle;
 use crate::decode::FrameSlot;
 use crate::pipeline::VideoPipeline;
 use crate::rtsp::{
-    CameraUrl, ClientOptions, Credentials, ErrorKind, RtspError, RtspSession, Step, Transport,
+    CameraUrl, ClientOptions, Credentials, ErrorKind, Fingerprint, RtspError, RtspSession, Step,
+    TlsError, TlsOptions, Transport,
 };
 use control::{is_pause_refusal, Action, Controls, Intent};
 use state::{ConnectionMachine, ConnectionState, Failure};
@@ -26,6 +27,8 @@ pub struct CameraSpec {
     pub url: String,
     pub transport: Transport,
     pub credentials: Option<Credentials>,
+    /// `rtsps://`: the pinned certificate fingerprint, as written in the config.
+    pub tls_fingerprint: Option<String>,
 }
 
 /// A snapshot of a camera for display.
@@ -41,6 +44,8 @@ pub struct CameraStatus {
     pub notice: Option<String>,
     /// The transport the session runs on ("tcp" or "udp").
     pub transport: Option<String>,
+    /// The camera presented a certificate we do not trust: the user may pin this one.
+    pub untrusted_certificate: Option<Fingerprint>,
 }
 
 type Repaint = Arc<dyn Fn() + Send + Sync>;
@@ -77,6 +82,7 @@ impl CameraHandle {
             intent: Intent::Play,
             notice: None,
             transport: None,
+            untrusted_certificate: None,
         }));
         let (stop, stop_rx) = watch::channel(false);
         let (control, control_rx) = watch::channel(Intent::Play);
@@ -229,13 +235,31 @@ impl CameraWorker {
     /// One session: connect, play, and pump packets until stopped (Ok) or it fails.
     async fn run_once(&mut self) -> Result<(), RtspError> {
         let url = CameraUrl::parse(&self.spec.url).map_err(|e| RtspError::new(Step::Url, e))?;
+        let pinned = match &self.spec.tls_fingerprint {
+            Some(text) => Some(Fingerprint::parse(text).map_err(|e| RtspError::new(Step::Tls, e))?),
+            None => None,
+        };
         let opts = ClientOptions {
             transport: self.spec.transport,
             credentials: self.spec.credentials.clone(),
             timeout: Duration::from_secs(5),
+            tls: TlsOptions {
+                pinned,
+                insecure: false,
+            },
             ..Default::default()
         };
-        let mut session = RtspSession::connect(&url, opts).await?;
+        let connected = RtspSession::connect(&url, opts).await;
+        if let Ok(mut s) = self.status.lock() {
+            s.untrusted_certificate = match &connected {
+                Err(RtspError {
+                    kind: ErrorKind::Tls(TlsError::Untrusted { fingerprint, .. }),
+                    ..
+                }) => Some(*fingerprint),
+                _ => None,
+            };
+        }
+        let mut session = connected?;
         session.options().await?;
         let mut pipeline =
             VideoPipeline::setup(&mut session, &self.spec.name, self.slot.clone()).await?;
@@ -352,6 +376,9 @@ fn classify(error: &RtspError) -> Failure {
     match (&error.kind, error.step) {
         (ErrorKind::InvalidUrl(_), _) | (_, Step::Url) => Failure::Permanent(message),
         (ErrorKind::Unsupported(_), _) => Failure::Permanent(message),
+        // An untrusted or changed certificate stays so until the user decides.
+        (ErrorKind::Tls(TlsError::Handshake(_)), _) => Failure::Transient(message),
+        (ErrorKind::Tls(_), _) => Failure::Permanent(message),
         (ErrorKind::Status { .. }, _) => Failure::Refused(message),
         _ => Failure::Transient(message),
     }

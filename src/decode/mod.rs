@@ -6,6 +6,7 @@
 //! only the newest frame. After packet loss, pictures are held back until the next IDR, so a
 //! viewer never shows a smeared picture.
 
+pub mod audio;
 mod slot;
 
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -1,6 +1,7 @@
 //! RTP (RFC 3550) packet handling shared by the client and the demo server. Packet parsing and
 //! building are `rtp-types`; this module holds the payload formats.
 
+pub mod audio;
 pub mod h264;
 pub mod h265;
 pub mod jpeg;

@@ -30,6 +30,7 @@ use super::auth::{AttemptState, AuthFailure, Authenticator};
 use super::error::{ErrorKind, RtspError, Step};
 use super::message::{interleaved_frame, parse_incoming, serialize_request, Incoming, Parsed};
 use super::sdp::{base_url_of, parse_presentation, Presentation};
+use super::tls::{handshake, TlsConnection, TlsOptions};
 use super::url::{CameraUrl, Credentials};
 use crate::rtp::reorder::{PushResult, ReorderBuffer};
 use crate::rtp::rtcp::{
@@ -67,6 +68,8 @@ pub struct ClientOptions {
     /// Overrides credentials written in the URL.
     pub credentials: Option<Credentials>,
     pub user_agent: String,
+    /// Certificate checks for `rtsps://`.
+    pub tls: TlsOptions,
 }
 
 impl Default for ClientOptions {
@@ -76,6 +79,7 @@ impl Default for ClientOptions {
             timeout: Duration::from_secs(10),
             credentials: None,
             user_agent: concat!("Vedette/", env!("CARGO_PKG_VERSION")).to_owned(),
+            tls: TlsOptions::default(),
         }
     }
 }
@@ -146,8 +150,66 @@ const UDP_RECEIVE_BUFFER: usize = 4 << 20;
 /// A hole-punch datagram for the RTP port (not valid RTP, so the server ignores it).
 const HOLE_PUNCH: [u8; 4] = [0xce, 0xfa, 0xed, 0xfe];
 
+/// The control connection: plain TCP, or TLS for `rtsps://`.
+enum Conn {
+    Plain(TcpStream),
+    Tls(Box<TlsConnection>),
+    /// Handed to a background TEARDOWN on drop.
+    Closed,
+}
+
+impl tokio::io::AsyncRead for Conn {
+    fn poll_read(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Conn::Plain(s) => std::pin::Pin::new(s).poll_read(cx, buf),
+            Conn::Tls(s) => std::pin::Pin::new(s.as_mut()).poll_read(cx, buf),
+            Conn::Closed => Poll::Ready(Ok(())),
+        }
+    }
+}
+
+impl tokio::io::AsyncWrite for Conn {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            Conn::Plain(s) => std::pin::Pin::new(s).poll_write(cx, buf),
+            Conn::Tls(s) => std::pin::Pin::new(s.as_mut()).poll_write(cx, buf),
+            Conn::Closed => Poll::Ready(Err(std::io::ErrorKind::NotConnected.into())),
+        }
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Conn::Plain(s) => std::pin::Pin::new(s).poll_flush(cx),
+            Conn::Tls(s) => std::pin::Pin::new(s.as_mut()).poll_flush(cx),
+            Conn::Closed => Poll::Ready(Ok(())),
+        }
+    }
+
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Conn::Plain(s) => std::pin::Pin::new(s).poll_shutdown(cx),
+            Conn::Tls(s) => std::pin::Pin::new(s.as_mut()).poll_shutdown(cx),
+            Conn::Closed => Poll::Ready(Ok(())),
+        }
+    }
+}
+
 pub struct RtspSession {
-    stream: TcpStream,
+    stream: Conn,
     read_buf: BytesMut,
     url: CameraUrl,
     peer: SocketAddr,
@@ -186,12 +248,6 @@ impl std::fmt::Debug for RtspSession {
 impl RtspSession {
     /// Resolves the host and opens the TCP connection, each within the timeout.
     pub async fn connect(url: &CameraUrl, opts: ClientOptions) -> Result<Self, RtspError> {
-        if url.is_tls() {
-            return Err(RtspError::new(
-                Step::Connect,
-                ErrorKind::Unsupported("RTSPS (TLS) is not supported yet".into()),
-            ));
-        }
         let port = url.port();
         let addrs: Vec<std::net::SocketAddr> = match url.url().host() {
             Some(url::Host::Ipv4(ip)) => vec![(ip, port).into()],
@@ -221,14 +277,30 @@ impl RtspSession {
                 Ok(Ok(stream)) => {
                     let _ = stream.set_nodelay(true);
                     tracing::debug!(%addr, url = %url, "connected");
-                    let credentials = opts
-                        .credentials
-                        .clone()
-                        .or_else(|| url.credentials_in_url().cloned());
                     let local_ip = stream
                         .local_addr()
                         .map(|a| a.ip())
                         .unwrap_or(IpAddr::from([0, 0, 0, 0]));
+                    let stream = if url.is_tls() {
+                        let host = url.host().to_owned();
+                        let tls =
+                            tokio::time::timeout_at(deadline, handshake(stream, &host, &opts.tls))
+                                .await
+                                .map_err(|_| {
+                                    RtspError::new(
+                                        Step::Tls,
+                                        ErrorKind::ResponseTimeout(opts.timeout),
+                                    )
+                                })?
+                                .map_err(|e| RtspError::new(Step::Tls, e))?;
+                        Conn::Tls(Box::new(tls))
+                    } else {
+                        Conn::Plain(stream)
+                    };
+                    let credentials = opts
+                        .credentials
+                        .clone()
+                        .or_else(|| url.credentials_in_url().cloned());
                     return Ok(Self {
                         stream,
                         read_buf: BytesMut::with_capacity(64 * 1024),
@@ -911,10 +983,7 @@ impl RtspSession {
 }
 
 /// The next unit off the control connection. Cancel-safe: bytes read stay in `read_buf`.
-async fn next_incoming(
-    stream: &mut TcpStream,
-    read_buf: &mut BytesMut,
-) -> Result<Incoming, ErrorKind> {
+async fn next_incoming(stream: &mut Conn, read_buf: &mut BytesMut) -> Result<Incoming, ErrorKind> {
     loop {
         match parse_incoming(read_buf).map_err(|e| ErrorKind::Protocol(e.to_string()))? {
             Parsed::Message(m, used) => {
@@ -1030,9 +1099,27 @@ impl Drop for RtspSession {
             &mut AttemptState::default(),
         );
         let bytes = serialize_request(&request);
-        match self.stream.try_write(&bytes) {
-            Ok(n) if n == bytes.len() => tracing::debug!(url = %self.url, "TEARDOWN sent on drop"),
-            _ => tracing::debug!(url = %self.url, "could not send TEARDOWN on drop"),
+        let url = self.url.to_string();
+        match std::mem::replace(&mut self.stream, Conn::Closed) {
+            Conn::Plain(stream) => match stream.try_write(&bytes) {
+                Ok(n) if n == bytes.len() => tracing::debug!(%url, "TEARDOWN sent on drop"),
+                _ => tracing::debug!(%url, "could not send TEARDOWN on drop"),
+            },
+            // TLS cannot write without awaiting: finish in the background when a runtime runs.
+            mut conn @ Conn::Tls(_) => {
+                if let Ok(rt) = tokio::runtime::Handle::try_current() {
+                    rt.spawn(async move {
+                        let sent = tokio::time::timeout(Duration::from_secs(2), async {
+                            conn.write_all(&bytes).await?;
+                            conn.flush().await?;
+                            conn.shutdown().await
+                        })
+                        .await;
+                        tracing::debug!(%url, ok = matches!(sent, Ok(Ok(()))), "TEARDOWN on drop (TLS)");
+                    });
+                }
+            }
+            Conn::Closed => {}
         }
     }
 }

@@ -15,6 +15,8 @@ pub enum Step {
     Resolve,
     #[serde(rename = "connect")]
     Connect,
+    #[serde(rename = "TLS")]
+    Tls,
     #[serde(rename = "OPTIONS")]
     Options,
     #[serde(rename = "DESCRIBE")]
@@ -39,6 +41,7 @@ impl Step {
             Step::Url => "url",
             Step::Resolve => "resolve",
             Step::Connect => "connect",
+            Step::Tls => "TLS",
             Step::Options => "OPTIONS",
             Step::Describe => "DESCRIBE",
             Step::Setup => "SETUP",
@@ -83,6 +86,8 @@ pub enum ErrorKind {
     Io(#[from] std::io::Error),
     #[error("malformed response: {0}")]
     Protocol(String),
+    #[error("{0}")]
+    Tls(#[from] super::tls::TlsError),
     #[error("not supported: {0}")]
     Unsupported(String),
     #[error("{0}")]
