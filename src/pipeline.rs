@@ -2,7 +2,12 @@
 //! DESCRIBE → pick the first supported video stream → SETUP → decoder; then each RTP packet
 //! goes through the depacketizer into the decode thread.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+
+use crate::audio_out::AudioOutput;
+use crate::decode::audio::AudioDecoder;
+use crate::rtp::audio::{AudioCodec, AudioDepacketizer};
 
 use crate::decode::{FrameSlot, VideoCodec, VideoDecoder};
 use crate::rtp::h264::{AccessUnit, H264Depacketizer};
@@ -17,6 +22,78 @@ pub struct VideoPipeline {
     pub codec: VideoCodec,
     depacketizer: Depacketizer,
     decoder: VideoDecoder,
+    audio: Option<AudioPath>,
+}
+
+/// Where decoded audio goes: the shared output, while this camera is the audible one.
+#[derive(Clone)]
+pub struct AudioTarget {
+    pub output: Arc<AudioOutput>,
+    pub audible: Arc<AtomicBool>,
+}
+
+/// The audio stream of a session: depacketized always, decoded when someone listens (or when
+/// `decode_always`, for `vedette probe`).
+struct AudioPath {
+    stream: usize,
+    payload_type: u8,
+    depacketizer: AudioDepacketizer,
+    decoder: Option<AudioDecoder>,
+    decode_always: bool,
+    target: Option<AudioTarget>,
+    frames_received: u64,
+    /// The decoder failed to open; logged once.
+    failed: bool,
+}
+
+/// What the audio path did, for reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AudioSummary {
+    pub codec: AudioCodec,
+    pub frames_received: u64,
+    pub frames_decoded: u64,
+}
+
+impl AudioPath {
+    fn handle(&mut self, info: &RtpPacketInfo, payload: &[u8]) {
+        if let Err(e) = self.depacketizer.push(info, payload) {
+            tracing::debug!("audio depacketize: {e}");
+        }
+        while let Some(frame) = self.depacketizer.pull() {
+            self.frames_received += 1;
+            let audible = self
+                .target
+                .as_ref()
+                .is_some_and(|t| t.audible.load(Ordering::Relaxed));
+            if !(audible || self.decode_always) || self.failed {
+                continue;
+            }
+            if self.decoder.is_none() {
+                match AudioDecoder::new(self.depacketizer.info()) {
+                    Ok(d) => self.decoder = Some(d),
+                    Err(e) => {
+                        tracing::warn!("audio: cannot decode {:?}: {e}", self.depacketizer.info().codec);
+                        self.failed = true;
+                        continue;
+                    }
+                }
+            }
+            let Some(decoder) = self.decoder.as_mut() else {
+                continue;
+            };
+            match decoder.decode(&frame) {
+                Ok(Some(decoded)) => {
+                    if let (true, Some(target)) = (audible, &self.target) {
+                        target
+                            .output
+                            .play(&decoded.samples, decoded.sample_rate, decoded.channels);
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => tracing::debug!("audio decode: {e}"),
+            }
+        }
+    }
 }
 
 /// The payload format of the chosen stream.
@@ -111,7 +188,41 @@ impl VideoPipeline {
             VideoCodec::Mjpeg => (Vec::new(), Depacketizer::Jpeg(JpegDepacketizer::new())),
         };
         let payload_type = description.payload_type;
+        // The first audio stream we can decode comes along (muted until someone listens).
+        let audio = presentation
+            .streams
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.media == "audio")
+            .find_map(|(i, s)| {
+                AudioDepacketizer::new(&s.encoding, s.clock_rate, s.channels, &s.fmtp)
+                    .map(|d| (i, s.payload_type, d))
+                    .map_err(|e| tracing::debug!("audio stream {i} skipped: {e}"))
+                    .ok()
+            });
         session.setup(stream).await?;
+        let audio = match audio {
+            Some((audio_stream, audio_pt, depacketizer)) => {
+                match session.setup(audio_stream).await {
+                    Ok(()) => Some(AudioPath {
+                        stream: audio_stream,
+                        payload_type: audio_pt,
+                        depacketizer,
+                        decoder: None,
+                        decode_always: false,
+                        target: None,
+                        frames_received: 0,
+                        failed: false,
+                    }),
+                    // Video matters more: play without sound.
+                    Err(e) => {
+                        tracing::info!("audio not set up: {e}");
+                        None
+                    }
+                }
+            }
+            None => None,
+        };
         let decoder = VideoDecoder::spawn(name, codec, parameter_sets, slot)
             .map_err(|e| RtspError::new(Step::Decode, ErrorKind::Decode(e.to_string())))?;
         Ok(Self {
@@ -120,6 +231,30 @@ impl VideoPipeline {
             codec,
             depacketizer,
             decoder,
+            audio,
+        })
+    }
+
+    /// Decode audio even when nobody listens (for reports).
+    pub fn decode_audio_always(&mut self) {
+        if let Some(a) = &mut self.audio {
+            a.decode_always = true;
+        }
+    }
+
+    /// Sends this camera's audio to `target` while `target.audible` is set.
+    pub fn set_audio_target(&mut self, target: Option<AudioTarget>) {
+        if let Some(a) = &mut self.audio {
+            a.target = target;
+        }
+    }
+
+    /// The audio stream's codec and counts, if the session has audio.
+    pub fn audio_summary(&self) -> Option<AudioSummary> {
+        self.audio.as_ref().map(|a| AudioSummary {
+            codec: a.depacketizer.info().codec,
+            frames_received: a.frames_received,
+            frames_decoded: a.decoder.as_ref().map_or(0, |d| d.frames_decoded()),
         })
     }
 
@@ -129,12 +264,18 @@ impl VideoPipeline {
         let Packet::Rtp { stream, data } = packet else {
             return;
         };
-        if stream != self.stream {
-            return;
-        }
         let Ok((info, payload)) = parse_rtp(&data) else {
             return;
         };
+        if let Some(audio) = self.audio.as_mut().filter(|a| a.stream == stream) {
+            if info.payload_type == audio.payload_type {
+                audio.handle(&info, payload);
+            }
+            return;
+        }
+        if stream != self.stream {
+            return;
+        }
         if info.payload_type != self.payload_type {
             return;
         }

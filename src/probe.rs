@@ -180,6 +180,7 @@ async fn play_and_decode(
 ) -> Result<(), RtspError> {
     session.options().await?;
     let mut pipeline = VideoPipeline::setup(session, "probe", Default::default()).await?;
+    pipeline.decode_audio_always();
     report.codec = Some(pipeline.codec.as_str().to_owned());
     let play_sent = Instant::now();
     session.play().await?;
@@ -271,6 +272,10 @@ async fn play_and_decode(
         }
     };
 
+    report.audio = pipeline.audio_summary().map(|a| AudioReport {
+        codec: a.codec.as_str().to_owned(),
+        frames_decoded: a.frames_decoded,
+    });
     // Let the decoder finish what it has queued before reading the figures.
     let slot = pipeline.decoder().slot().clone();
     report.packets_lost = pipeline.packets_lost();

@@ -80,3 +80,85 @@ fn pause_and_resume(transport: &str) {
 fn pause_keeps_the_session_and_play_resumes_it_over_tcp() {
     pause_and_resume("tcp");
 }
+
+#[test]
+fn pause_keeps_the_session_and_play_resumes_it_over_udp() {
+    pause_and_resume("udp");
+}
+
+/// Plays one codec combination over one transport and checks what was decoded.
+fn plays(codec: &str, audio: &str, transport: &str) {
+    let _serial = serial();
+    let server = GstServer::start(&[
+        "--width", "320", "--height", "240", "--fps", "30", "--codec", codec, "--audio", audio,
+    ]);
+    let run = probe(
+        &[
+            &server.url(),
+            "--json",
+            "--transport",
+            transport,
+            "--frames",
+            "100",
+        ],
+        &[],
+    );
+    assert_eq!(run.code(), Some(0), "{}\n{}", run.stdout(), run.stderr());
+    let json = run.json();
+    let expected_codec = match codec {
+        "mjpeg" => "mjpeg",
+        other => other,
+    };
+    assert_eq!(json["codec"], expected_codec, "{json}");
+    assert_eq!(json["transport"], transport, "{json}");
+    assert!(json["frames_decoded"].as_u64().unwrap() >= 100, "{json}");
+    assert_eq!(json["decode_errors"], 0, "{json}");
+    assert_eq!(
+        (json["width"].as_u64(), json["height"].as_u64()),
+        (Some(320), Some(240))
+    );
+    if audio == "none" {
+        assert!(json["audio"].is_null(), "{json}");
+    } else {
+        assert_eq!(json["audio"]["codec"], audio, "{json}");
+        // 100 frames at 30 fps is 3.3 s of sound: 20 ms AAC/Opus frames or G.711 packets.
+        let frames = json["audio"]["frames_decoded"].as_u64().unwrap();
+        assert!(frames >= 50, "{json}");
+    }
+}
+
+#[test]
+fn h264_over_udp_and_tcp() {
+    plays("h264", "none", "udp");
+    plays("h264", "none", "tcp");
+}
+
+#[test]
+fn h265_over_udp_and_tcp() {
+    plays("h265", "none", "udp");
+    plays("h265", "none", "tcp");
+}
+
+#[test]
+fn mjpeg_over_udp_and_tcp() {
+    plays("mjpeg", "none", "udp");
+    plays("mjpeg", "none", "tcp");
+}
+
+#[test]
+fn h264_with_aac_over_udp_and_tcp() {
+    plays("h264", "aac", "udp");
+    plays("h264", "aac", "tcp");
+}
+
+#[test]
+fn h264_with_opus_over_udp_and_tcp() {
+    plays("h264", "opus", "udp");
+    plays("h264", "opus", "tcp");
+}
+
+#[test]
+fn h264_with_g711_over_udp() {
+    plays("h264", "pcmu", "udp");
+    plays("h264", "pcma", "udp");
+}

@@ -32,6 +32,8 @@ pub struct StreamDescription {
     /// Encoding name from `a=rtpmap`, lower case ("h264", "h265", "jpeg", "pcmu"…).
     pub encoding: String,
     pub clock_rate: u32,
+    /// Audio channels from `a=rtpmap` (`None` when not stated: one channel).
+    pub channels: Option<u16>,
     /// Raw `a=fmtp` parameters for this payload type.
     pub fmtp: Vec<(String, String)>,
     /// Absolute URL to SETUP this stream with.
@@ -91,9 +93,12 @@ pub fn parse_presentation(body: &[u8], base_url: &Url) -> Result<Presentation, S
                 .get_attribute_values("rtpmap")
                 .flatten()
                 .find(|v| v.split_whitespace().next() == Some(&payload_type.to_string()));
-            let (encoding, clock_rate) = match rtpmap {
+            let (encoding, clock_rate, channels) = match rtpmap {
                 Some(v) => parse_rtpmap(v)?,
-                None => static_payload_type(payload_type)?,
+                None => {
+                    let (encoding, clock_rate) = static_payload_type(payload_type)?;
+                    (encoding, clock_rate, None)
+                }
             };
             let fmtp = media
                 .get_attribute_values("fmtp")
@@ -113,6 +118,7 @@ pub fn parse_presentation(body: &[u8], base_url: &Url) -> Result<Presentation, S
                 payload_type,
                 encoding,
                 clock_rate,
+                channels,
                 fmtp,
                 control_url: control,
             })
@@ -129,13 +135,14 @@ pub fn parse_presentation(body: &[u8], base_url: &Url) -> Result<Presentation, S
 }
 
 /// `a=rtpmap:<pt> <name>/<clock>[/<channels>]`
-fn parse_rtpmap(value: &str) -> Option<(String, u32)> {
+fn parse_rtpmap(value: &str) -> Option<(String, u32, Option<u16>)> {
     let mut parts = value.split_whitespace();
     let _pt = parts.next()?;
     let mut enc = parts.next()?.split('/');
     let name = enc.next()?.to_ascii_lowercase();
     let clock_rate = enc.next()?.parse().ok()?;
-    Some((name, clock_rate))
+    let channels = enc.next().and_then(|c| c.parse().ok());
+    Some((name, clock_rate, channels))
 }
 
 fn static_payload_type(pt: u8) -> Option<(String, u32)> {

@@ -102,6 +102,8 @@ def h265_encoder_and_payloader(args):
     """x265 encoder and RTP payloader for `--codec h265`."""
     bitrate_in_kbps = args.bitrate or default_bitrate_in_kbps(args)
     return [
+        # 8-bit 4:2:0 as cameras send it; left open, x265 negotiates 4:4:4 12-bit.
+        "capsfilter caps=video/x-raw,format=I420",
         f"x265enc tune=zerolatency speed-preset=ultrafast key-int-max={args.fps}"
         f" bitrate={bitrate_in_kbps}",
         "video/x-h265",
