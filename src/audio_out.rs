@@ -42,6 +42,67 @@ enum Command {
     Stop,
 }
 
+/// Which camera is heard: at most one at a time, every camera starts muted. Shared by the UI
+/// (which picks) and the camera tasks (which play). The output device opens on first use.
+#[derive(Default)]
+pub struct AudioRouter {
+    output: std::sync::OnceLock<Result<AudioOutput, String>>,
+    /// Camera id + 1 of the audible camera; 0 when all are muted.
+    audible: std::sync::atomic::AtomicU64,
+}
+
+impl AudioRouter {
+    /// Makes `camera` the one heard (muting the one before), or mutes all with `None`.
+    pub fn set_audible(&self, camera: Option<u64>) {
+        use std::sync::atomic::Ordering;
+        self.audible
+            .store(camera.map_or(0, |c| c + 1), Ordering::Relaxed);
+        if let Some(Ok(out)) = self.output.get() {
+            out.clear();
+        }
+    }
+
+    pub fn audible(&self) -> Option<u64> {
+        use std::sync::atomic::Ordering;
+        self.audible.load(Ordering::Relaxed).checked_sub(1)
+    }
+
+    pub fn is_audible(&self, camera: u64) -> bool {
+        self.audible() == Some(camera)
+    }
+
+    /// Opens the device if needed (blocks the first time: not on the UI thread). The error,
+    /// e.g. "no audio output device", is kept so it is reported once, not retried per packet.
+    pub fn output(&self) -> Result<&AudioOutput, &str> {
+        self.output
+            .get_or_init(|| {
+                AudioOutput::open().map_err(|e| {
+                    tracing::warn!("audio: {e}");
+                    e.to_string()
+                })
+            })
+            .as_ref()
+            .map_err(String::as_str)
+    }
+
+    /// The device error, once opening was tried.
+    pub fn error(&self) -> Option<String> {
+        match self.output.get() {
+            Some(Err(e)) => Some(e.clone()),
+            _ => None,
+        }
+    }
+
+    /// Plays samples from `camera` if it is the audible one.
+    pub fn play(&self, camera: u64, samples: &[f32], rate: u32, channels: u16) {
+        if self.is_audible(camera) {
+            if let Ok(out) = self.output() {
+                out.play(samples, rate, channels);
+            }
+        }
+    }
+}
+
 /// An open output device. Dropping it stops the audio thread without waiting for it.
 pub struct AudioOutput {
     ring: Arc<Mutex<Ring>>,

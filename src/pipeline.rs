@@ -2,10 +2,9 @@
 //! DESCRIBE → pick the first supported video stream → SETUP → decoder; then each RTP packet
 //! goes through the depacketizer into the decode thread.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use crate::audio_out::AudioOutput;
+use crate::audio_out::AudioRouter;
 use crate::decode::audio::AudioDecoder;
 use crate::rtp::audio::{AudioCodec, AudioDepacketizer};
 
@@ -25,11 +24,12 @@ pub struct VideoPipeline {
     audio: Option<AudioPath>,
 }
 
-/// Where decoded audio goes: the shared output, while this camera is the audible one.
+/// Where decoded audio goes: the shared router, which plays it while this camera is the
+/// audible one.
 #[derive(Clone)]
 pub struct AudioTarget {
-    pub output: Arc<AudioOutput>,
-    pub audible: Arc<AtomicBool>,
+    pub router: Arc<AudioRouter>,
+    pub camera: u64,
 }
 
 /// The audio stream of a session: depacketized always, decoded when someone listens (or when
@@ -64,7 +64,7 @@ impl AudioPath {
             let audible = self
                 .target
                 .as_ref()
-                .is_some_and(|t| t.audible.load(Ordering::Relaxed));
+                .is_some_and(|t| t.router.is_audible(t.camera));
             if !(audible || self.decode_always) || self.failed {
                 continue;
             }
@@ -83,10 +83,13 @@ impl AudioPath {
             };
             match decoder.decode(&frame) {
                 Ok(Some(decoded)) => {
-                    if let (true, Some(target)) = (audible, &self.target) {
-                        target
-                            .output
-                            .play(&decoded.samples, decoded.sample_rate, decoded.channels);
+                    if let Some(t) = &self.target {
+                        t.router.play(
+                            t.camera,
+                            &decoded.samples,
+                            decoded.sample_rate,
+                            decoded.channels,
+                        );
                     }
                 }
                 Ok(None) => {}

@@ -2,6 +2,8 @@
 //! binary run as a user would run it.
 #![allow(dead_code)]
 
+pub mod relay;
+
 use std::io::{BufRead as _, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
