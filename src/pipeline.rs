@@ -72,7 +72,10 @@ impl AudioPath {
                 match AudioDecoder::new(self.depacketizer.info()) {
                     Ok(d) => self.decoder = Some(d),
                     Err(e) => {
-                        tracing::warn!("audio: cannot decode {:?}: {e}", self.depacketizer.info().codec);
+                        tracing::warn!(
+                            "audio: cannot decode {:?}: {e}",
+                            self.depacketizer.info().codec
+                        );
                         self.failed = true;
                         continue;
                     }

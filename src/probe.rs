@@ -272,6 +272,8 @@ async fn play_and_decode(
         }
     };
 
+    // `auto` may have switched from UDP to TCP while playing.
+    report.transport = session.transport_in_use().unwrap_or(opts.transport);
     report.audio = pipeline.audio_summary().map(|a| AudioReport {
         codec: a.codec.as_str().to_owned(),
         frames_decoded: a.frames_decoded,

@@ -175,3 +175,86 @@ fn udp_plays_without_loss() {
     assert!(reports.len() >= 2, "{reports:?}");
     assert!(reports.iter().all(|r| r.lost == 0), "{reports:?}");
 }
+
+/// `transport = auto` against a server that offers only `protocols`: returns the probe JSON.
+fn auto_against(protocols: &str) -> serde_json::Value {
+    let server = GstServer::start(&[&SERVER_ARGS[..], &["--protocols", protocols]].concat());
+    let run = probe(
+        &[
+            &server.url(),
+            "--json",
+            "--transport",
+            "auto",
+            "--frames",
+            "50",
+        ],
+        &[],
+    );
+    assert_probe_ok(&run)
+}
+
+#[test]
+fn auto_uses_udp_when_offered_and_tcp_when_udp_is_refused() {
+    let _serial = serial();
+    let json = auto_against("both");
+    assert_eq!(json["transport"], "udp", "{json}");
+    let json = auto_against("tcp");
+    assert_eq!(json["transport"], "tcp", "{json}");
+    let methods: Vec<String> = json["methods"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| format!("{} {}", m["method"].as_str().unwrap(), m["status"]))
+        .collect();
+    assert_eq!(
+        methods,
+        [
+            "OPTIONS 200",
+            "DESCRIBE 200",
+            "SETUP 461",
+            "SETUP 200",
+            "PLAY 200",
+            "TEARDOWN 200"
+        ]
+    );
+}
+
+#[test]
+fn auto_falls_back_to_tcp_when_no_udp_packet_arrives() {
+    let _serial = serial();
+    let server = GstServer::start(&SERVER_ARGS);
+    // Every UDP packet lost on the way, as behind a firewall that lets RTSP through.
+    let relay = FaultRelay::start(server.port, Fault::Drop { every: 1 });
+    let started = Instant::now();
+    let run = probe(
+        &[
+            &relay.url("/test"),
+            "--json",
+            "--transport",
+            "auto",
+            "--frames",
+            "50",
+        ],
+        &[],
+    );
+    let json = assert_probe_ok(&run);
+    assert_eq!(json["transport"], "tcp", "{json}");
+    let methods: Vec<&str> = json["methods"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["method"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        methods,
+        ["OPTIONS", "DESCRIBE", "SETUP", "PLAY", "TEARDOWN", "SETUP", "PLAY", "TEARDOWN"],
+        "{json}"
+    );
+    // 2 s of silence on UDP, then TCP: 50 frames at 25 fps take another 2 s.
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(relay.stats().dropped > 0);
+}

@@ -11,8 +11,9 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::audio_out::AudioRouter;
 use crate::decode::FrameSlot;
-use crate::pipeline::VideoPipeline;
+use crate::pipeline::{AudioTarget, VideoPipeline};
 use crate::rtsp::{
     CameraUrl, ClientOptions, Credentials, ErrorKind, Fingerprint, RtspError, RtspSession, Step,
     TlsError, TlsOptions, Transport,
@@ -46,6 +47,8 @@ pub struct CameraStatus {
     pub transport: Option<String>,
     /// The camera presented a certificate we do not trust: the user may pin this one.
     pub untrusted_certificate: Option<Fingerprint>,
+    /// The codec of the camera's sound, when it has any.
+    pub audio: Option<String>,
 }
 
 type Repaint = Arc<dyn Fn() + Send + Sync>;
@@ -54,6 +57,7 @@ type Repaint = Arc<dyn Fn() + Send + Sync>;
 pub struct CameraHandle {
     pub id: u64,
     pub name: String,
+    spec: CameraSpec,
     status: Arc<Mutex<CameraStatus>>,
     slot: Arc<FrameSlot>,
     stop: watch::Sender<bool>,
@@ -71,6 +75,7 @@ impl CameraHandle {
         spec: CameraSpec,
         start_delay: Duration,
         repaint: Repaint,
+        audio: Arc<AudioRouter>,
     ) -> Self {
         let slot = Arc::new(FrameSlot::default());
         let frame_repaint = repaint.clone();
@@ -83,6 +88,7 @@ impl CameraHandle {
             notice: None,
             transport: None,
             untrusted_certificate: None,
+            audio: None,
         }));
         let (stop, stop_rx) = watch::channel(false);
         let (control, control_rx) = watch::channel(Intent::Play);
@@ -95,6 +101,8 @@ impl CameraHandle {
             control: control_rx,
             controls: Controls::default(),
             machine: ConnectionMachine::default(),
+            id,
+            audio,
         };
         let task = runtime.spawn(async move {
             tokio::time::sleep(start_delay).await;
@@ -102,13 +110,19 @@ impl CameraHandle {
         });
         Self {
             id,
-            name: spec.name,
+            name: spec.name.clone(),
+            spec,
             status,
             slot,
             stop,
             control,
             task: Some(task),
         }
+    }
+
+    /// What this camera connects to.
+    pub fn spec(&self) -> &CameraSpec {
+        &self.spec
     }
 
     /// Play, pause or stop this camera (PLAY, PAUSE, TEARDOWN on the wire). Does not wait.
@@ -160,6 +174,8 @@ struct CameraWorker {
     control: watch::Receiver<Intent>,
     controls: Controls,
     machine: ConnectionMachine,
+    id: u64,
+    audio: Arc<AudioRouter>,
 }
 
 /// How often a playing camera checks for a stall.
@@ -263,8 +279,15 @@ impl CameraWorker {
         session.options().await?;
         let mut pipeline =
             VideoPipeline::setup(&mut session, &self.spec.name, self.slot.clone()).await?;
+        pipeline.set_audio_target(Some(AudioTarget {
+            router: self.audio.clone(),
+            camera: self.id,
+        }));
         if let Ok(mut s) = self.status.lock() {
             s.codec = Some(pipeline.codec.as_str().to_owned());
+            s.audio = pipeline
+                .audio_summary()
+                .map(|a| a.codec.as_str().to_owned());
         }
         session.play().await?;
         self.controls.on_playing();

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use eframe::egui;
 
+use crate::audio_out::AudioRouter;
 use crate::camera::control::Intent;
 use crate::camera::{CameraHandle, CameraSpec};
 use crate::config::UiState;
@@ -73,6 +74,11 @@ pub struct VedetteApp {
     started: Instant,
     first_frame_logged: bool,
     shown: ShownFrames,
+    /// Which camera is heard; all start muted.
+    audio: Arc<AudioRouter>,
+    repaint: Arc<dyn Fn() + Send + Sync>,
+    /// The outcome of the last "Trust this certificate", shown in the toolbar.
+    trust_message: Option<String>,
 }
 
 /// Counts the frames each tile actually showed, logged every few seconds (the bench reads it).
@@ -149,15 +155,24 @@ impl VedetteApp {
         }
         let ctx = cc.egui_ctx.clone();
         let repaint: Arc<dyn Fn() + Send + Sync> = Arc::new(move || ctx.request_repaint());
+        let app_repaint = repaint.clone();
         let handle = setup.runtime.handle().clone();
         let count = setup.cameras.len();
+        let audio = Arc::new(AudioRouter::default());
         let cameras = setup
             .cameras
             .into_iter()
             .enumerate()
             .map(|(i, spec)| {
                 let delay = (STAGGER * i as u32).min(MAX_STAGGER);
-                CameraHandle::spawn(&handle, i as u64, spec, delay, repaint.clone())
+                CameraHandle::spawn(
+                    &handle,
+                    i as u64,
+                    spec,
+                    delay,
+                    repaint.clone(),
+                    audio.clone(),
+                )
             })
             .collect();
         close_on_signal(&handle, cc.egui_ctx.clone());
@@ -176,7 +191,65 @@ impl VedetteApp {
             started: Instant::now(),
             first_frame_logged: false,
             shown: ShownFrames::new(count),
+            audio,
+            repaint: app_repaint,
+            trust_message: None,
         }
+    }
+
+    /// Pins the certificate camera `index` presented, in the config file, and reconnects it.
+    fn trust_certificate(&mut self, index: usize) {
+        let Some(camera) = self.cameras.get(index) else {
+            return;
+        };
+        let Some(fingerprint) = camera.status().untrusted_certificate else {
+            return;
+        };
+        let Some(path) = self.config_path.clone() else {
+            return;
+        };
+        let fingerprint = fingerprint.to_string();
+        let mut spec = camera.spec().clone();
+        match crate::config::pin_fingerprint(&path, &spec.name, &fingerprint) {
+            Ok(()) => {
+                tracing::info!(camera = %spec.name, %fingerprint, "certificate pinned");
+                self.trust_message = Some(format!(
+                    "{}: trusted the certificate {fingerprint}",
+                    spec.name
+                ));
+                spec.tls_fingerprint = Some(fingerprint);
+                let id = camera.id;
+                let handle = self.runtime.handle().clone();
+                self.cameras[index] = CameraHandle::spawn(
+                    &handle,
+                    id,
+                    spec,
+                    Duration::ZERO,
+                    self.repaint.clone(),
+                    self.audio.clone(),
+                );
+            }
+            Err(e) => {
+                self.trust_message = Some(format!("Could not pin the certificate: {e}"));
+            }
+        }
+    }
+
+    /// Unmutes `index` (muting every other camera), or mutes it if it was the one heard. The
+    /// output device is opened off the UI thread.
+    fn toggle_sound(&mut self, index: usize) {
+        let Some(camera) = self.cameras.get(index) else {
+            return;
+        };
+        if self.audio.is_audible(camera.id) {
+            self.audio.set_audible(None);
+            return;
+        }
+        self.audio.set_audible(Some(camera.id));
+        let router = self.audio.clone();
+        self.runtime.spawn_blocking(move || {
+            let _ = router.output();
+        });
     }
 
     fn columns(&self) -> usize {
@@ -225,6 +298,9 @@ impl VedetteApp {
             if ctx.input(|i| i.key_pressed(egui::Key::S)) {
                 camera.set_intent(Intent::Stop);
             }
+        }
+        if ctx.input(|i| i.key_pressed(egui::Key::M)) {
+            self.toggle_sound(target);
         }
         if ctx.input(|i| i.key_pressed(egui::Key::F)) {
             let fullscreen = ctx.input(|i| i.viewport().fullscreen.unwrap_or(false));
@@ -293,6 +369,15 @@ impl VedetteApp {
                 .color(egui::Color32::from_rgb(240, 200, 80)),
             );
         }
+        if let Some(message) = &self.trust_message {
+            ui.label(message.as_str());
+        }
+        if let (Some(error), Some(_)) = (self.audio.error(), self.audio.audible()) {
+            ui.label(
+                egui::RichText::new(format!("No sound: {error}"))
+                    .color(egui::Color32::from_rgb(255, 190, 90)),
+            );
+        }
         if let Some(error) = &self.config_error {
             ui.label(
                 egui::RichText::new(format!("Config not loaded, nothing was changed: {error}"))
@@ -312,12 +397,19 @@ impl VedetteApp {
         let overlays = !self.ui_state.overlays_hidden;
         let now = Instant::now();
         if let Some(index) = self.maximized.filter(|&i| i < self.cameras.len()) {
+            let audible = self.audio.is_audible(self.cameras[index].id);
             let (response, out) =
-                tile::tile_ui(ui, area, &self.cameras[index], true, overlays, now);
+                tile::tile_ui(ui, area, &self.cameras[index], true, overlays, audible, now);
             self.shown
                 .record(index, self.cameras[index].slot().generation(), out.video);
             if let Some(intent) = out.intent {
                 self.cameras[index].set_intent(intent);
+            }
+            if out.toggle_sound {
+                self.toggle_sound(index);
+            }
+            if out.trust_certificate {
+                self.trust_certificate(index);
             }
             if response.double_clicked() {
                 self.maximized = None;
@@ -333,13 +425,28 @@ impl VedetteApp {
             let min = area.min + egui::vec2(col as f32 * cell.x, row as f32 * cell.y);
             let rect = egui::Rect::from_min_size(min, cell).shrink(1.0);
             let selected = index == self.selected;
-            let (response, out) =
-                tile::tile_ui(ui, rect, &self.cameras[index], selected, overlays, now);
+            let audible = self.audio.is_audible(self.cameras[index].id);
+            let (response, out) = tile::tile_ui(
+                ui,
+                rect,
+                &self.cameras[index],
+                selected,
+                overlays,
+                audible,
+                now,
+            );
             self.shown
                 .record(index, self.cameras[index].slot().generation(), out.video);
             if let Some(intent) = out.intent {
                 self.selected = index;
                 self.cameras[index].set_intent(intent);
+            }
+            if out.toggle_sound {
+                self.selected = index;
+                self.toggle_sound(index);
+            }
+            if out.trust_certificate {
+                self.trust_certificate(index);
             }
             if response.clicked() {
                 self.selected = index;

@@ -15,6 +15,10 @@ pub struct TileOutput {
     pub video: Option<egui::Rect>,
     /// A transport button that was clicked.
     pub intent: Option<Intent>,
+    /// The sound button was clicked.
+    pub toggle_sound: bool,
+    /// "Trust this certificate" was clicked.
+    pub trust_certificate: bool,
 }
 
 /// Draws a camera into `rect`. Returns the tile's response (click, double-click), where the
@@ -25,6 +29,7 @@ pub fn tile_ui(
     camera: &CameraHandle,
     selected: bool,
     overlays: bool,
+    audible: bool,
     now: Instant,
 ) -> (egui::Response, TileOutput) {
     let response = ui.interact(
@@ -102,10 +107,42 @@ pub fn tile_ui(
         }
     }
     let mut intent = None;
+    let mut toggle_sound = false;
     // Transport buttons while the pointer is over the tile, so they never cover the video
     // otherwise.
     if ui.rect_contains_pointer(rect) {
         intent = transport_buttons(ui, rect, status.intent);
+        if status.audio.is_some() {
+            let size = egui::vec2(70.0, 22.0);
+            let sound_rect =
+                egui::Rect::from_min_size(rect.right_top() + egui::vec2(-size.x - 6.0, 32.0), size);
+            let label = if audible { "Mute" } else { "Unmute" };
+            toggle_sound = ui
+                .put(sound_rect, egui::Button::new(label).selected(audible))
+                .on_hover_text("M: hear this camera (mutes the others)")
+                .clicked();
+        }
+    }
+    // A camera with a certificate we do not trust: offer to pin it (the fingerprint is in
+    // the error text above, to compare with the camera's).
+    let mut trust_certificate = false;
+    if status.untrusted_certificate.is_some() {
+        let size = egui::vec2(170.0, 24.0);
+        let at = egui::Rect::from_center_size(rect.center(), size);
+        trust_certificate = ui
+            .put(at, egui::Button::new("Trust this certificate"))
+            .on_hover_text("Pin this certificate's SHA-256 fingerprint in the config")
+            .clicked();
+    }
+    if overlays && audible {
+        let pos = rect.right_bottom() + egui::vec2(-60.0, -24.0);
+        label_with_background(
+            &painter,
+            pos,
+            "sound",
+            egui::FontId::proportional(14.0),
+            egui::Color32::from_rgb(140, 220, 255),
+        );
     }
     if selected {
         painter.rect_stroke(
@@ -120,6 +157,8 @@ pub fn tile_ui(
         TileOutput {
             video: drawn_at,
             intent,
+            toggle_sound,
+            trust_certificate,
         },
     )
 }

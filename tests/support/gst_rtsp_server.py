@@ -385,6 +385,12 @@ def parse_args(argv):
         metavar="N",
         help="drop every Nth RTP packet of pay0 after the payloader (0: none)",
     )
+    parser.add_argument(
+        "--protocols",
+        choices=["tcp", "udp", "both"],
+        default="both",
+        help="lower transports offered; a refused one is answered 461",
+    )
     parser.add_argument("--tls-cert", metavar="FILE", help="PEM certificate: serve rtsps://")
     parser.add_argument("--tls-key", metavar="FILE", help="PEM private key for --tls-cert")
     parser.add_argument("--auth", choices=["none", "basic", "digest"], default="none")
@@ -415,7 +421,13 @@ def main(argv):
     factory = GstRtspServer.RTSPMediaFactory()
     factory.set_launch(launch_description(args))
     factory.set_shared(args.shared)
-    factory.set_protocols(GstRtsp.RTSPLowerTrans.TCP | GstRtsp.RTSPLowerTrans.UDP)
+    factory.set_protocols(
+        {
+            "tcp": GstRtsp.RTSPLowerTrans.TCP,
+            "udp": GstRtsp.RTSPLowerTrans.UDP,
+            "both": GstRtsp.RTSPLowerTrans.TCP | GstRtsp.RTSPLowerTrans.UDP,
+        }[args.protocols]
+    )
     dropper = PacketDropper(args.loss_every) if args.loss_every else None
     factory.connect("media-configure", on_media_configure, dropper)
 
