@@ -14,5 +14,6 @@ pub mod probe;
 pub mod render;
 pub mod rtp;
 pub mod rtsp;
+pub mod stats;
 pub mod timecode;
 pub mod ui;

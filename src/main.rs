@@ -83,6 +83,12 @@ struct ProbeArgs {
         requires = "pause_after"
     )]
     resume_after: f64,
+    /// Play this many seconds instead of until --frames pictures.
+    #[arg(long, value_name = "SECS")]
+    seconds: Option<f64>,
+    /// Print one JSON line of live stats every SECS seconds while playing.
+    #[arg(long, value_name = "SECS")]
+    every: Option<f64>,
     /// rtsps://: accept exactly the certificate with this SHA-256 fingerprint (AB:CD:…), e.g.
     /// a camera's self-signed one.
     #[arg(long, value_name = "SHA256")]
@@ -340,6 +346,8 @@ fn probe(args: ProbeArgs, config: &Config) -> ExitCode {
             pinned,
             insecure: args.insecure,
         },
+        seconds: args.seconds.map(secs),
+        every: args.every.map(|e| secs(e.max(0.1))),
     };
     let rt = match runtime() {
         Ok(rt) => rt,

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use crate::audio_out::AudioRouter;
 use crate::decode::audio::AudioDecoder;
 use crate::rtp::audio::{AudioCodec, AudioDepacketizer};
+use crate::stats::{StatsSnapshot, StreamMeter};
 
 use crate::decode::{FrameSlot, VideoCodec, VideoDecoder};
 use crate::rtp::h264::{AccessUnit, H264Depacketizer};
@@ -22,6 +23,7 @@ pub struct VideoPipeline {
     depacketizer: Depacketizer,
     decoder: VideoDecoder,
     audio: Option<AudioPath>,
+    meter: StreamMeter,
 }
 
 /// Where decoded audio goes: the shared router, which plays it while this camera is the
@@ -238,6 +240,7 @@ impl VideoPipeline {
             depacketizer,
             decoder,
             audio,
+            meter: StreamMeter::default(),
         })
     }
 
@@ -282,13 +285,30 @@ impl VideoPipeline {
         if stream != self.stream {
             return;
         }
+        let now = std::time::Instant::now();
+        self.meter.on_packet(now, data.len());
         if info.payload_type != self.payload_type {
             return;
         }
         self.depacketizer.push(&info, payload);
         while let Some(au) = self.depacketizer.pull() {
+            self.meter.on_picture(now, au.is_idr);
             self.decoder.push(au);
         }
+    }
+
+    /// The video stream's figures now: meter, RTCP receive statistics and decoder.
+    pub fn stats(&mut self, session: &RtspSession) -> StatsSnapshot {
+        let mut snapshot = self.meter.snapshot(std::time::Instant::now());
+        if let Some(r) = session.receiver_stats(self.stream) {
+            snapshot = snapshot.with_receiver(&r, session.late_packets(self.stream));
+        }
+        snapshot.with_decoder(self.decoder.stats())
+    }
+
+    /// The set-up stream index of the video.
+    pub fn stream(&self) -> usize {
+        self.stream
     }
 
     pub fn decoder(&self) -> &VideoDecoder {

@@ -11,6 +11,7 @@ use crate::rtsp::{
     CameraUrl, ClientOptions, Credentials, ErrorKind, MethodRecord, RtspError, RtspSession, Step,
     TlsOptions, Transport,
 };
+use crate::stats::{LatencyKind, StatsSnapshot};
 
 #[derive(Debug, Clone)]
 pub struct ProbeOptions {
@@ -22,6 +23,10 @@ pub struct ProbeOptions {
     /// PAUSE after the first duration of playing, PLAY again after the second.
     pub pause: Option<(Duration, Duration)>,
     pub tls: TlsOptions,
+    /// Play this long instead of until `frames` pictures.
+    pub seconds: Option<Duration>,
+    /// Print one JSON line of stats per interval on stdout while playing.
+    pub every: Option<Duration>,
 }
 
 /// What a probe saw. Serialised as the `--json` output.
@@ -50,8 +55,17 @@ pub struct ProbeReport {
     pub rtp_packets_during_pause: Option<u64>,
     /// Audio decoded alongside the video: `null` when the camera offers none.
     pub audio: Option<AudioReport>,
+    /// The video stream's figures at the end (the same data the tile overlay shows).
+    pub stats: Option<StatsSnapshot>,
     pub methods: Vec<MethodRecord>,
     pub error: Option<ProbeError>,
+}
+
+/// One `--every` line.
+#[derive(Debug, Serialize)]
+struct IntervalLine {
+    elapsed_s: f64,
+    stats: StatsSnapshot,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -137,6 +151,7 @@ pub async fn run_probe(opts: ProbeOptions) -> ProbeReport {
         frames_during_pause: None,
         rtp_packets_during_pause: None,
         audio: None,
+        stats: None,
         methods: Vec::new(),
         error: None,
     };
@@ -190,6 +205,7 @@ async fn play_and_decode(
     let stats = pipeline.decoder().stats().clone();
     let mut last_progress = Instant::now();
     let mut last_frames = 0;
+    let mut next_line = Instant::now();
     let mut pause = if opts.pause.is_some() {
         PausePhase::Before
     } else {
@@ -232,8 +248,24 @@ async fn play_and_decode(
                 _ => {}
             }
         }
-        if frames >= opts.frames && matches!(pause, PausePhase::After) {
+        let done = match opts.seconds {
+            Some(seconds) => play_sent.elapsed() >= seconds,
+            None => frames >= opts.frames,
+        };
+        if done && matches!(pause, PausePhase::After) {
             break Ok(());
+        }
+        if let Some(every) = opts.every {
+            if next_line.elapsed() >= every {
+                next_line += every;
+                let line = IntervalLine {
+                    elapsed_s: ms(play_sent.elapsed()) / 1000.0,
+                    stats: pipeline.stats(session),
+                };
+                if let Ok(json) = serde_json::to_string(&line) {
+                    println!("{json}");
+                }
+            }
         }
         if frames != last_frames {
             last_frames = frames;
@@ -274,6 +306,7 @@ async fn play_and_decode(
 
     // `auto` may have switched from UDP to TCP while playing.
     report.transport = session.transport_in_use().unwrap_or(opts.transport);
+    let mut final_stats = pipeline.stats(session);
     report.audio = pipeline.audio_summary().map(|a| AudioReport {
         codec: a.codec.as_str().to_owned(),
         frames_decoded: a.frames_decoded,
@@ -287,6 +320,12 @@ async fn play_and_decode(
     report.frames_held_back = stats.held_back.load(Ordering::Relaxed);
     report.decode_errors = stats.decode_errors.load(Ordering::Relaxed);
     report.latency_ms = stats.median_latency_ms().map(|l| l as f64);
+    if let Some(latency) = report.latency_ms {
+        final_stats.latency_ms = Some(latency);
+        final_stats.latency_kind = Some(LatencyKind::CaptureToDecoded);
+    }
+    final_stats.frames_decoded = stats.frames();
+    report.stats = Some(final_stats);
     report.first_frame_ms = stats
         .first_frame_at
         .get()

@@ -18,6 +18,7 @@ use crate::rtsp::{
     CameraUrl, ClientOptions, Credentials, ErrorKind, Fingerprint, RtspError, RtspSession, Step,
     TlsError, TlsOptions, Transport,
 };
+use crate::stats::StatsSnapshot;
 use control::{is_pause_refusal, Action, Controls, Intent};
 use state::{ConnectionMachine, ConnectionState, Failure};
 
@@ -33,7 +34,7 @@ pub struct CameraSpec {
 }
 
 /// A snapshot of a camera for display.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct CameraStatus {
     pub state: ConnectionState,
     /// The latest failure, kept while reconnecting.
@@ -49,7 +50,17 @@ pub struct CameraStatus {
     pub untrusted_certificate: Option<Fingerprint>,
     /// The codec of the camera's sound, when it has any.
     pub audio: Option<String>,
+    /// The video stream's figures, refreshed every second while a session runs.
+    pub stats: Option<StatsSnapshot>,
 }
+
+/// How long the stats history goes back (the stats panel plots it).
+pub const STATS_HISTORY: Duration = Duration::from_secs(300);
+/// How often a camera refreshes its stats.
+pub const STATS_EVERY: Duration = Duration::from_secs(1);
+
+/// Stats snapshots of the last [`STATS_HISTORY`], oldest first.
+pub type StatsHistory = Arc<Mutex<std::collections::VecDeque<(Instant, StatsSnapshot)>>>;
 
 type Repaint = Arc<dyn Fn() + Send + Sync>;
 
@@ -58,6 +69,7 @@ pub struct CameraHandle {
     pub id: u64,
     pub name: String,
     spec: CameraSpec,
+    history: StatsHistory,
     status: Arc<Mutex<CameraStatus>>,
     slot: Arc<FrameSlot>,
     stop: watch::Sender<bool>,
@@ -89,7 +101,9 @@ impl CameraHandle {
             transport: None,
             untrusted_certificate: None,
             audio: None,
+            stats: None,
         }));
+        let history: StatsHistory = Arc::default();
         let (stop, stop_rx) = watch::channel(false);
         let (control, control_rx) = watch::channel(Intent::Play);
         let worker = CameraWorker {
@@ -103,6 +117,7 @@ impl CameraHandle {
             machine: ConnectionMachine::default(),
             id,
             audio,
+            history: history.clone(),
         };
         let task = runtime.spawn(async move {
             tokio::time::sleep(start_delay).await;
@@ -112,12 +127,18 @@ impl CameraHandle {
             id,
             name: spec.name.clone(),
             spec,
+            history,
             status,
             slot,
             stop,
             control,
             task: Some(task),
         }
+    }
+
+    /// The stats of the last five minutes, for plots. Lock briefly.
+    pub fn stats_history(&self) -> &StatsHistory {
+        &self.history
     }
 
     /// What this camera connects to.
@@ -176,6 +197,7 @@ struct CameraWorker {
     machine: ConnectionMachine,
     id: u64,
     audio: Arc<AudioRouter>,
+    history: StatsHistory,
 }
 
 /// How often a playing camera checks for a stall.
@@ -302,6 +324,7 @@ impl CameraWorker {
         let stats = pipeline.decoder().stats().clone();
         let mut frames_seen = 0;
         let mut check = tokio::time::interval(STALL_CHECK_EVERY);
+        let mut stats_tick = tokio::time::interval(STATS_EVERY);
         let mut stop = self.stop.clone();
         let mut control = self.control.clone();
         loop {
@@ -344,6 +367,19 @@ impl CameraWorker {
             }
             tokio::select! {
                 packet = session.next_packet() => pipeline.handle(packet?),
+                _ = stats_tick.tick() => {
+                    let snapshot = pipeline.stats(&session);
+                    let now = Instant::now();
+                    if let Ok(mut h) = self.history.lock() {
+                        h.push_back((now, snapshot.clone()));
+                        while h.front().is_some_and(|(t, _)| now.duration_since(*t) > STATS_HISTORY) {
+                            h.pop_front();
+                        }
+                    }
+                    if let Ok(mut s) = self.status.lock() {
+                        s.stats = Some(snapshot);
+                    }
+                }
                 _ = control.changed() => {
                     self.controls.set_intent(*control.borrow_and_update());
                     self.publish_state(None);

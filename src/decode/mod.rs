@@ -178,6 +178,8 @@ pub struct VideoFrame {
     pub planes: Vec<Plane>,
     pub ts_in_90khz: u32,
     pub decoded_at: Instant,
+    /// When the last packet of this picture arrived (for arrival → on-screen latency).
+    pub received_at: Instant,
     /// Capture time stamped into the picture by a Vedette demo server, if present.
     pub capture_ms: Option<u64>,
 }
@@ -194,6 +196,8 @@ pub struct DecoderStats {
     pub decode_errors: AtomicU64,
     pub first_frame_at: OnceLock<Instant>,
     pub last_error: Mutex<Option<String>>,
+    /// Time spent in the decoder, summed over `frames_decoded`, in microseconds.
+    pub decode_us_total: AtomicU64,
     /// Capture→decode latency of the most recent frames that carry a timecode.
     pub latency_ms: Mutex<std::collections::VecDeque<u64>>,
 }
@@ -222,7 +226,8 @@ impl DecoderStats {
 }
 
 enum Command {
-    Decode(AccessUnit),
+    /// An access unit and when it was complete.
+    Decode(AccessUnit, Instant),
     Stop,
 }
 
@@ -294,7 +299,7 @@ impl VideoDecoder {
             }
             au.loss = true;
         }
-        match self.tx.try_send(Command::Decode(au)) {
+        match self.tx.try_send(Command::Decode(au, Instant::now())) {
             Ok(()) => {
                 self.dropped_since_idr = false;
                 true
@@ -346,7 +351,7 @@ struct DecodeWorker {
 impl DecodeWorker {
     fn run(mut self) {
         let mut frame = ffmpeg::frame::Video::empty();
-        while let Ok(Command::Decode(au)) = self.rx.recv() {
+        while let Ok(Command::Decode(au, received_at)) = self.rx.recv() {
             self.stats.access_units.fetch_add(1, Ordering::Relaxed);
             if au.loss {
                 self.waiting_for_idr = true;
@@ -356,6 +361,7 @@ impl DecodeWorker {
                 continue;
             }
             self.waiting_for_idr = false;
+            let started = Instant::now();
             let packet = self.packet_for(&au);
             if let Err(e) = self.decoder.send_packet(&packet) {
                 self.record_error(format!(
@@ -369,7 +375,11 @@ impl DecodeWorker {
                 match self.decoder.receive_frame(&mut frame) {
                     Ok(()) => {
                         let picture = std::mem::replace(&mut frame, ffmpeg::frame::Video::empty());
-                        self.publish(picture, au.ts_in_90khz);
+                        let took = u64::try_from(started.elapsed().as_micros()).unwrap_or(0);
+                        self.stats
+                            .decode_us_total
+                            .fetch_add(took, Ordering::Relaxed);
+                        self.publish(picture, au.ts_in_90khz, received_at);
                     }
                     Err(ffmpeg::Error::Other { errno }) if errno == ffmpeg::util::error::EAGAIN => {
                         break
@@ -416,12 +426,13 @@ impl DecodeWorker {
         }
     }
 
-    fn publish(&self, frame: ffmpeg::frame::Video, ts_in_90khz: u32) {
+    fn publish(&self, frame: ffmpeg::frame::Video, ts_in_90khz: u32, received_at: Instant) {
         let format = frame.format();
-        let Some(video) = video_frame_from(frame, ts_in_90khz) else {
+        let Some(mut video) = video_frame_from(frame, ts_in_90khz) else {
             self.record_error(format!("unsupported pixel format {format:?}"));
             return;
         };
+        video.received_at = received_at;
         let now = Instant::now();
         let _ = self.stats.first_frame_at.set(now);
         if let Some(capture_ms) = video.capture_ms {
@@ -499,6 +510,7 @@ fn video_frame_from(frame: ffmpeg::frame::Video, ts_in_90khz: u32) -> Option<Vid
         planes,
         ts_in_90khz,
         decoded_at: Instant::now(),
+        received_at: Instant::now(),
         capture_ms,
     })
 }

@@ -95,6 +95,7 @@ mod tests {
             planes: Vec::new(),
             ts_in_90khz: ts,
             decoded_at: Instant::now(),
+            received_at: Instant::now(),
             capture_ms: None,
         })
     }

@@ -214,6 +214,7 @@ mod tests {
             planes,
             ts_in_90khz: 0,
             decoded_at: Instant::now(),
+            received_at: Instant::now(),
             capture_ms: None,
         }
     }
