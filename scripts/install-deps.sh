@@ -23,6 +23,8 @@ DEBIAN_PACKAGES=(
     ca-certificates curl
     # RTSPS tests make self-signed certificates.
     openssl
+    # Loss-injection tests: a network namespace with an nftables rule (no netem here).
+    iproute2 nftables
     # The window (eframe/wgpu): X11 and Wayland client libraries, and Mesa so wgpu finds an
     # adapter without a GPU (lavapipe for Vulkan, llvmpipe for GL).
     libx11-6 libx11-xcb1 libxcursor1 libxrandr2 libxi6 libxkbcommon0 libxkbcommon-x11-0
