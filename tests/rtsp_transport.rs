@@ -158,3 +158,25 @@ fn h264_with_g711_over_udp() {
     plays("h264", "pcmu", "udp");
     plays("h264", "pcma", "udp");
 }
+
+/// A camera sending H.265 Main 4:4:4 12-bit: FFmpeg decodes it, and the pictures are converted
+/// to 8-bit 4:2:0 for the renderer rather than refused.
+#[test]
+fn h265_in_a_format_the_renderer_lacks_is_converted() {
+    let _serial = serial();
+    let server = GstServer::start(&[
+        "--width",
+        "320",
+        "--height",
+        "240",
+        "--codec",
+        "h265",
+        "--pixel-format",
+        "Y444_12LE",
+    ]);
+    let run = probe(&[&server.url(), "--json", "--frames", "30"], &[]);
+    assert_eq!(run.code(), Some(0), "{}\n{}", run.stdout(), run.stderr());
+    let json = run.json();
+    assert!(json["frames_decoded"].as_u64().unwrap() >= 30, "{json}");
+    assert_eq!(json["decode_errors"], 0, "{json}");
+}

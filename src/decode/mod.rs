@@ -348,9 +348,19 @@ struct DecodeWorker {
     sent_parameter_sets: bool,
 }
 
+/// Converts pictures in formats the shader does not take (10-bit, 4:4:4 12-bit …) to 8-bit
+/// 4:2:0; built for the first such picture, on the decode thread (it is not `Send`).
+type Converter = Option<(
+    ffmpeg::format::Pixel,
+    u32,
+    u32,
+    ffmpeg::software::scaling::Context,
+)>;
+
 impl DecodeWorker {
     fn run(mut self) {
         let mut frame = ffmpeg::frame::Video::empty();
+        let mut converter: Converter = None;
         while let Ok(Command::Decode(au, received_at)) = self.rx.recv() {
             self.stats.access_units.fetch_add(1, Ordering::Relaxed);
             if au.loss {
@@ -379,7 +389,7 @@ impl DecodeWorker {
                         self.stats
                             .decode_us_total
                             .fetch_add(took, Ordering::Relaxed);
-                        self.publish(picture, au.ts_in_90khz, received_at);
+                        self.publish(&mut converter, picture, au.ts_in_90khz, received_at);
                     }
                     Err(ffmpeg::Error::Other { errno }) if errno == ffmpeg::util::error::EAGAIN => {
                         break
@@ -426,8 +436,52 @@ impl DecodeWorker {
         }
     }
 
-    fn publish(&self, frame: ffmpeg::frame::Video, ts_in_90khz: u32, received_at: Instant) {
+    /// A picture in a pixel format the renderer takes, converting if needed (on the CPU, so
+    /// only for the formats the shader has no path for).
+    fn displayable(
+        converter: &mut Converter,
+        frame: ffmpeg::frame::Video,
+    ) -> Option<ffmpeg::frame::Video> {
+        use ffmpeg::format::Pixel;
         let format = frame.format();
+        if pixel_layout(format).is_some() {
+            return Some(frame);
+        }
+        let (w, h) = (frame.width(), frame.height());
+        if !matches!(converter, Some((f, cw, ch, _)) if *f == format && *cw == w && *ch == h) {
+            let context = ffmpeg::software::scaling::Context::get(
+                format,
+                w,
+                h,
+                Pixel::YUV420P,
+                w,
+                h,
+                ffmpeg::software::scaling::Flags::FAST_BILINEAR,
+            )
+            .ok()?;
+            tracing::info!(?format, "converting pictures to 8-bit 4:2:0 for display");
+            *converter = Some((format, w, h, context));
+        }
+        let (_, _, _, context) = converter.as_mut()?;
+        let mut out = ffmpeg::frame::Video::empty();
+        context.run(&frame, &mut out).ok()?;
+        out.set_color_space(frame.color_space());
+        out.set_color_range(frame.color_range());
+        Some(out)
+    }
+
+    fn publish(
+        &self,
+        converter: &mut Converter,
+        frame: ffmpeg::frame::Video,
+        ts_in_90khz: u32,
+        received_at: Instant,
+    ) {
+        let format = frame.format();
+        let Some(frame) = Self::displayable(converter, frame) else {
+            self.record_error(format!("unsupported pixel format {format:?}"));
+            return;
+        };
         let Some(mut video) = video_frame_from(frame, ts_in_90khz) else {
             self.record_error(format!("unsupported pixel format {format:?}"));
             return;
@@ -458,10 +512,11 @@ pub fn unix_millis() -> u64 {
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
-/// Copies FFmpeg's planes out (the decoder reuses its buffers), keeping YUV as is.
-fn video_frame_from(frame: ffmpeg::frame::Video, ts_in_90khz: u32) -> Option<VideoFrame> {
+/// The plane layout of the pixel formats the renderer takes, and whether the format itself
+/// says full range (the JPEG variants).
+fn pixel_layout(format: ffmpeg::format::Pixel) -> Option<(PixelLayout, bool)> {
     use ffmpeg::format::Pixel;
-    let (layout, forced_full_range) = match frame.format() {
+    Some(match format {
         Pixel::YUV420P => (PixelLayout::I420, false),
         Pixel::YUVJ420P => (PixelLayout::I420, true),
         Pixel::NV12 => (PixelLayout::Nv12, false),
@@ -470,7 +525,12 @@ fn video_frame_from(frame: ffmpeg::frame::Video, ts_in_90khz: u32) -> Option<Vid
         Pixel::YUV444P => (PixelLayout::I444, false),
         Pixel::YUVJ444P => (PixelLayout::I444, true),
         _ => return None,
-    };
+    })
+}
+
+/// Copies FFmpeg's planes out (the decoder reuses its buffers), keeping YUV as is.
+fn video_frame_from(frame: ffmpeg::frame::Video, ts_in_90khz: u32) -> Option<VideoFrame> {
+    let (layout, forced_full_range) = pixel_layout(frame.format())?;
     // The decoder handed this picture over: its buffers are reference-counted and FFmpeg
     // never writes them again, so planes can point into them instead of being copied.
     let picture = Arc::new(frame);

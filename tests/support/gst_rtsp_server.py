@@ -103,7 +103,7 @@ def h265_encoder_and_payloader(args):
     bitrate_in_kbps = args.bitrate or default_bitrate_in_kbps(args)
     return [
         # 8-bit 4:2:0 as cameras send it; left open, x265 negotiates 4:4:4 12-bit.
-        "capsfilter caps=video/x-raw,format=I420",
+        f"capsfilter caps=video/x-raw,format={args.pixel_format}",
         f"x265enc tune=zerolatency speed-preset=ultrafast key-int-max={args.fps}"
         f" bitrate={bitrate_in_kbps}",
         "video/x-h265",
@@ -384,6 +384,11 @@ def parse_args(argv):
         default=0,
         metavar="N",
         help="drop every Nth RTP packet of pay0 after the payloader (0: none)",
+    )
+    parser.add_argument(
+        "--pixel-format",
+        default="I420",
+        help="raw format fed to x265enc (e.g. Y444_12LE for a Main 4:4:4 12-bit stream)",
     )
     parser.add_argument(
         "--protocols",
