@@ -23,6 +23,8 @@ DEBIAN_PACKAGES=(
     ca-certificates curl
     # RTSPS tests make self-signed certificates.
     openssl
+    # Interop tests: VLC as a second, UDP-only RTSP server (it answers 461 to TCP).
+    vlc-bin vlc-plugin-base
     # Loss-injection tests: a network namespace with an nftables rule (no netem here).
     iproute2 nftables
     # The window (eframe/wgpu): X11 and Wayland client libraries, and Mesa so wgpu finds an
