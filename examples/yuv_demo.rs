@@ -152,6 +152,7 @@ fn test_frame(spec: TileSpec) -> VideoFrame {
         planes,
         ts_in_90khz: 0,
         decoded_at: Instant::now(),
+        received_at: Instant::now(),
         capture_ms: None,
     }
 }

@@ -154,6 +154,10 @@ pub struct UiState {
     /// Grid columns; `None` sizes the grid to the camera count.
     pub columns: Option<usize>,
     pub overlays_hidden: bool,
+    /// The live figures drawn on each tile (key I).
+    pub stats_overlay: bool,
+    /// The stats panel of the selected camera is open (key P).
+    pub stats_panel: bool,
 }
 
 impl UiState {
@@ -217,6 +221,8 @@ mod tests {
             window_size: Some([800.0, 600.0]),
             columns: Some(3),
             overlays_hidden: true,
+            stats_overlay: true,
+            stats_panel: true,
         };
         state.save(&path).unwrap();
         assert_eq!(UiState::load(&path), state);

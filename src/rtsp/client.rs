@@ -623,7 +623,9 @@ impl RtspSession {
             if let Some(p) = self.pending_packets.pop_front() {
                 return Ok(p);
             }
-            if let Some(p) = self.pop_reordered() {
+            // Only packets whose turn has come: a gap is given up (below, when its hold time
+            // ends) only once the sockets have nothing more, so a packet waiting there counts.
+            if let Some(p) = self.pop_reordered(false) {
                 return Ok(p);
             }
             let far = Instant::now() + Duration::from_secs(3600);
@@ -661,7 +663,11 @@ impl RtspSession {
                         return Ok(packet);
                     }
                 }
-                _ = tokio::time::sleep_until(reorder_at) => {}
+                _ = tokio::time::sleep_until(reorder_at) => {
+                    if let Some(p) = self.pop_reordered(true) {
+                        return Ok(p);
+                    }
+                }
                 _ = tokio::time::sleep_until(rtcp_at) => self.send_receiver_reports().await?,
                 _ = tokio::time::sleep_until(keepalive_at) => self.send_keepalive().await?,
                 _ = tokio::time::sleep_until(fallback_at) => self.fall_back_to_tcp().await?,
@@ -735,11 +741,17 @@ impl RtspSession {
         }
     }
 
-    /// The next packet the reorder buffers release, if any.
-    fn pop_reordered(&mut self) -> Option<Packet> {
+    /// The next packet the reorder buffers release, if any; with `skip_gaps`, also past gaps
+    /// whose hold time is over.
+    fn pop_reordered(&mut self, skip_gaps: bool) -> Option<Packet> {
         let now = std::time::Instant::now();
         self.setup_streams.iter_mut().find_map(|s| {
-            let (_, data) = s.reorder.as_mut()?.pop(now)?;
+            let reorder = s.reorder.as_mut()?;
+            let (_, data) = if skip_gaps {
+                reorder.pop(now)?
+            } else {
+                reorder.pop_ready()?
+            };
             Some(Packet::Rtp {
                 stream: s.stream,
                 data,

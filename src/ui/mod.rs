@@ -2,8 +2,10 @@
 //! the newest frame of each camera, and sends commands; it never waits on network, decode or
 //! keychain. Frames are drawn by `render` as YUV textures.
 
+mod stats_panel;
 mod tile;
 
+use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -12,9 +14,10 @@ use eframe::egui;
 
 use crate::audio_out::AudioRouter;
 use crate::camera::control::Intent;
-use crate::camera::{CameraHandle, CameraSpec};
+use crate::camera::{CameraHandle, CameraSpec, STATS_EVERY, STATS_HISTORY};
 use crate::config::UiState;
 use crate::demo::DemoServer;
+use crate::stats::{LatencyKind, StatsSnapshot};
 
 /// Everything the window starts with, prepared before it opens.
 pub struct AppSetup {
@@ -81,32 +84,66 @@ pub struct VedetteApp {
     trust_message: Option<String>,
 }
 
-/// Counts the frames each tile actually showed, logged every few seconds (the bench reads it).
+/// What each tile actually showed, measured where the picture is shown: pictures per second on
+/// screen and the time from a picture's last packet arriving to the UI drawing it. The counts
+/// are logged every few seconds (the bench reads them).
 struct ShownFrames {
     since: Instant,
-    last_generation: Vec<u64>,
-    shown: Vec<u64>,
-    /// Where each tile's video was last drawn, logged when it moves (the bench reads it to
-    /// find the picture on screen).
-    video_rects: Vec<Option<egui::Rect>>,
+    last_sample: Instant,
+    tiles: Vec<ShownTile>,
+}
+
+#[derive(Default)]
+struct ShownTile {
+    last_generation: u64,
+    /// Pictures shown since the last log line.
+    shown: u64,
+    /// Where the video was last drawn, logged when it moves (the bench reads it to find the
+    /// picture on screen).
+    video_rect: Option<egui::Rect>,
+    rate: ShowRate,
+    /// Arrival → screen, in milliseconds.
+    latency_ms: RollingMedian,
+    /// One sample per [`STATS_EVERY`] over [`STATS_HISTORY`], oldest first, for the stats panel.
+    history: VecDeque<ShownSample>,
+}
+
+/// What one tile showed, sampled once a second.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct ShownSample {
+    at: Instant,
+    fps: f64,
+    latency_ms: Option<f64>,
 }
 
 impl ShownFrames {
     const EVERY: Duration = Duration::from_secs(5);
 
     fn new(tiles: usize) -> Self {
+        let now = Instant::now();
         Self {
-            since: Instant::now(),
-            last_generation: vec![0; tiles],
-            shown: vec![0; tiles],
-            video_rects: vec![None; tiles],
+            since: now,
+            last_sample: now,
+            tiles: (0..tiles).map(|_| ShownTile::default()).collect(),
         }
     }
 
-    fn record(&mut self, tile: usize, generation: u64, video: Option<egui::Rect>) {
-        if let (Some(rect), Some(last)) = (video, self.video_rects.get_mut(tile)) {
-            if *last != Some(rect) {
-                *last = Some(rect);
+    /// Tile `tile` drew the picture `generation` (which arrived at `received_at`) into `video`
+    /// at `now`.
+    fn record(
+        &mut self,
+        tile: usize,
+        generation: u64,
+        received_at: Option<Instant>,
+        video: Option<egui::Rect>,
+        now: Instant,
+    ) {
+        let Some(t) = self.tiles.get_mut(tile) else {
+            return;
+        };
+        if let Some(rect) = video {
+            if t.video_rect != Some(rect) {
+                t.video_rect = Some(rect);
                 tracing::info!(
                     "tile {tile} video at x={:.0} y={:.0} w={:.0} h={:.0}",
                     rect.min.x,
@@ -116,25 +153,67 @@ impl ShownFrames {
                 );
             }
         }
-        if let (Some(last), Some(shown)) =
-            (self.last_generation.get_mut(tile), self.shown.get_mut(tile))
-        {
-            if generation != *last {
-                *last = generation;
-                *shown += 1;
+        if generation != t.last_generation {
+            t.last_generation = generation;
+            t.shown += 1;
+            if let Some(received_at) = received_at {
+                t.rate.on_shown(now);
+                let latency = now.saturating_duration_since(received_at);
+                t.latency_ms.push(latency.as_secs_f64() * 1000.0);
+            }
+        }
+    }
+
+    /// The camera's figures with what tile `tile` measured on screen merged in.
+    fn merged(&self, tile: usize, stats: StatsSnapshot, now: Instant) -> StatsSnapshot {
+        let Some(t) = self.tiles.get(tile) else {
+            return stats;
+        };
+        let mut stats = stats;
+        stats.fps_shown = Some(t.rate.per_second(now));
+        if let Some(latency) = t.latency_ms.median() {
+            stats.latency_ms = Some(latency);
+            stats.latency_kind = Some(LatencyKind::ArrivalToScreen);
+        }
+        stats
+    }
+
+    /// What tile `tile` showed over the last five minutes, oldest first.
+    fn history(&self, tile: usize) -> Option<&VecDeque<ShownSample>> {
+        self.tiles.get(tile).map(|t| &t.history)
+    }
+
+    /// Adds a history sample per tile once every [`STATS_EVERY`].
+    fn sample(&mut self, now: Instant) {
+        if now.saturating_duration_since(self.last_sample) < STATS_EVERY {
+            return;
+        }
+        self.last_sample = now;
+        for t in &mut self.tiles {
+            t.history.push_back(ShownSample {
+                at: now,
+                fps: t.rate.per_second(now),
+                latency_ms: t.latency_ms.median(),
+            });
+            while t
+                .history
+                .front()
+                .is_some_and(|s| now.saturating_duration_since(s.at) > STATS_HISTORY)
+            {
+                t.history.pop_front();
             }
         }
     }
 
     fn maybe_log(&mut self) {
         let elapsed = self.since.elapsed();
-        if elapsed < Self::EVERY || self.shown.is_empty() {
+        if elapsed < Self::EVERY || self.tiles.is_empty() {
             return;
         }
         let fps: Vec<f64> = self
-            .shown
+            .tiles
             .iter()
-            .map(|n| *n as f64 / elapsed.as_secs_f64())
+            .map(|t| t.shown as f64 / elapsed.as_secs_f64())
             .collect();
         let min = fps.iter().copied().fold(f64::INFINITY, f64::min);
         let mean = fps.iter().sum::<f64>() / fps.len() as f64;
@@ -143,7 +222,75 @@ impl ShownFrames {
             fps.len()
         );
         self.since = Instant::now();
-        self.shown.iter_mut().for_each(|n| *n = 0);
+        self.tiles.iter_mut().for_each(|t| t.shown = 0);
+    }
+}
+
+/// Pictures shown per second, from the times they were shown over the last two seconds.
+#[derive(Debug, Default)]
+struct ShowRate {
+    shown_at: VecDeque<Instant>,
+}
+
+impl ShowRate {
+    const WINDOW: Duration = Duration::from_secs(2);
+
+    fn on_shown(&mut self, at: Instant) {
+        self.shown_at.push_back(at);
+        while self
+            .shown_at
+            .front()
+            .is_some_and(|&first| at.saturating_duration_since(first) > Self::WINDOW)
+        {
+            self.shown_at.pop_front();
+        }
+    }
+
+    /// Intervals over their span, so that 25 fps reads 25.0 and not 24 or 26; 0 once nothing
+    /// was shown for the whole window.
+    fn per_second(&self, now: Instant) -> f64 {
+        let mut recent = self
+            .shown_at
+            .iter()
+            .filter(|&&at| now.saturating_duration_since(at) <= Self::WINDOW);
+        let (Some(first), Some(last)) = (recent.next(), recent.next_back()) else {
+            return 0.0;
+        };
+        let intervals = recent.count() + 1;
+        let span = last.saturating_duration_since(*first).as_secs_f64();
+        if span > 0.0 {
+            intervals as f64 / span
+        } else {
+            0.0
+        }
+    }
+}
+
+/// The median of the last [`RollingMedian::LEN`] values: one slow picture does not move it.
+#[derive(Debug, Default)]
+struct RollingMedian {
+    values: VecDeque<f64>,
+}
+
+impl RollingMedian {
+    const LEN: usize = 50;
+
+    fn push(&mut self, value: f64) {
+        if self.values.len() == Self::LEN {
+            self.values.pop_front();
+        }
+        self.values.push_back(value);
+    }
+
+    fn median(&self) -> Option<f64> {
+        let mut sorted: Vec<f64> = self.values.iter().copied().collect();
+        sorted.sort_by(f64::total_cmp);
+        let mid = sorted.len() / 2;
+        match sorted.len() {
+            0 => None,
+            n if n % 2 == 1 => sorted.get(mid).copied(),
+            _ => Some((sorted.get(mid - 1)? + sorted.get(mid)?) / 2.0),
+        }
     }
 }
 
@@ -153,6 +300,7 @@ impl VedetteApp {
         if let Some(rs) = &render_state {
             crate::render::install(rs);
         }
+        add_arrow_fallback(&cc.egui_ctx);
         let ctx = cc.egui_ctx.clone();
         let repaint: Arc<dyn Fn() + Send + Sync> = Arc::new(move || ctx.request_repaint());
         let app_repaint = repaint.clone();
@@ -302,6 +450,12 @@ impl VedetteApp {
         if ctx.input(|i| i.key_pressed(egui::Key::M)) {
             self.toggle_sound(target);
         }
+        if ctx.input(|i| i.key_pressed(egui::Key::I)) {
+            self.ui_state.stats_overlay = !self.ui_state.stats_overlay;
+        }
+        if ctx.input(|i| i.key_pressed(egui::Key::P)) {
+            self.ui_state.stats_panel = !self.ui_state.stats_panel;
+        }
         if ctx.input(|i| i.key_pressed(egui::Key::F)) {
             let fullscreen = ctx.input(|i| i.viewport().fullscreen.unwrap_or(false));
             ctx.send_viewport_cmd(egui::ViewportCommand::Fullscreen(!fullscreen));
@@ -347,6 +501,10 @@ impl VedetteApp {
             if ui.checkbox(&mut overlays, "Overlays").changed() {
                 self.ui_state.overlays_hidden = !overlays;
             }
+            ui.checkbox(&mut self.ui_state.stats_overlay, "Stats (I)")
+                .on_hover_text("Bitrate, fps, jitter, loss and latency on every tile");
+            ui.toggle_value(&mut self.ui_state.stats_panel, "Stats panel (P)")
+                .on_hover_text("Plots of the last 5 minutes for the selected camera");
             if ui.button("Fullscreen (F)").clicked() {
                 let fullscreen = ui.ctx().input(|i| i.viewport().fullscreen.unwrap_or(false));
                 ui.ctx()
@@ -394,14 +552,17 @@ impl VedetteApp {
             });
             return;
         }
-        let overlays = !self.ui_state.overlays_hidden;
         let now = Instant::now();
         if let Some(index) = self.maximized.filter(|&i| i < self.cameras.len()) {
-            let audible = self.audio.is_audible(self.cameras[index].id);
-            let (response, out) =
-                tile::tile_ui(ui, area, &self.cameras[index], true, overlays, audible, now);
-            self.shown
-                .record(index, self.cameras[index].slot().generation(), out.video);
+            let view = self.tile_view(index, true, now);
+            let (response, out) = tile::tile_ui(ui, area, &self.cameras[index], &view, now);
+            self.shown.record(
+                index,
+                out.generation,
+                out.received_at,
+                out.video,
+                Instant::now(),
+            );
             if let Some(intent) = out.intent {
                 self.cameras[index].set_intent(intent);
             }
@@ -424,19 +585,15 @@ impl VedetteApp {
             let (row, col) = (index / columns, index % columns);
             let min = area.min + egui::vec2(col as f32 * cell.x, row as f32 * cell.y);
             let rect = egui::Rect::from_min_size(min, cell).shrink(1.0);
-            let selected = index == self.selected;
-            let audible = self.audio.is_audible(self.cameras[index].id);
-            let (response, out) = tile::tile_ui(
-                ui,
-                rect,
-                &self.cameras[index],
-                selected,
-                overlays,
-                audible,
-                now,
+            let view = self.tile_view(index, index == self.selected, now);
+            let (response, out) = tile::tile_ui(ui, rect, &self.cameras[index], &view, now);
+            self.shown.record(
+                index,
+                out.generation,
+                out.received_at,
+                out.video,
+                Instant::now(),
             );
-            self.shown
-                .record(index, self.cameras[index].slot().generation(), out.video);
             if let Some(intent) = out.intent {
                 self.selected = index;
                 self.cameras[index].set_intent(intent);
@@ -456,6 +613,42 @@ impl VedetteApp {
                 self.maximized = Some(index);
             }
         }
+    }
+
+    /// How tile `index` is drawn this frame.
+    fn tile_view(&self, index: usize, selected: bool, now: Instant) -> tile::TileView {
+        let camera = &self.cameras[index];
+        tile::TileView {
+            selected,
+            overlays: !self.ui_state.overlays_hidden,
+            audible: self.audio.is_audible(camera.id),
+            stats: if self.ui_state.stats_overlay {
+                self.stats_shown(index, now)
+            } else {
+                None
+            },
+        }
+    }
+
+    /// Camera `index`'s latest figures with what its tile measured on screen, or `None` while
+    /// it has none. A copy: the camera's own snapshot is left as the worker wrote it.
+    fn stats_shown(&self, index: usize, now: Instant) -> Option<StatsSnapshot> {
+        let stats = self.cameras.get(index)?.status().stats?;
+        Some(self.shown.merged(index, stats, now))
+    }
+
+    /// The stats panel for the maximized or selected camera.
+    fn stats_panel_ui(&self, ui: &mut egui::Ui) {
+        let index = self.maximized.unwrap_or(self.selected);
+        let Some(camera) = self.cameras.get(index) else {
+            ui.label("No camera selected.");
+            return;
+        };
+        let now = Instant::now();
+        let stats = self.stats_shown(index, now);
+        let empty = VecDeque::new();
+        let shown = self.shown.history(index).unwrap_or(&empty);
+        stats_panel::stats_panel_ui(ui, camera, stats.as_ref(), shown, now);
     }
 
     fn log_first_frame(&mut self) {
@@ -486,10 +679,18 @@ impl eframe::App for VedetteApp {
             self.ui_state.window_size = Some([rect.width(), rect.height()]);
         }
         egui::Panel::top("toolbar").show(ui, |ui| self.toolbar_ui(ui));
+        if self.ui_state.stats_panel {
+            egui::Panel::right("stats_panel")
+                .resizable(true)
+                .default_size(400.0)
+                .size_range(280.0..=900.0)
+                .show(ui, |ui| self.stats_panel_ui(ui));
+        }
         egui::CentralPanel::default()
             .frame(egui::Frame::NONE)
             .show(ui, |ui| self.wall_ui(ui));
         self.log_first_frame();
+        self.shown.sample(Instant::now());
         self.shown.maybe_log();
         // While any tile counts down to a reconnect, keep the number current.
         ctx.request_repaint_after(Duration::from_secs(1));
@@ -529,6 +730,19 @@ impl eframe::App for VedetteApp {
             }
         }
     }
+}
+
+/// egui's proportional font (Ubuntu Light) has no "→", which the latency names use; its
+/// monospace font (Hack) has, so it becomes the last fallback.
+fn add_arrow_fallback(ctx: &egui::Context) {
+    let mut fonts = egui::FontDefinitions::default();
+    if !fonts.font_data.contains_key("Hack") {
+        return;
+    }
+    if let Some(family) = fonts.families.get_mut(&egui::FontFamily::Proportional) {
+        family.push("Hack".to_owned());
+    }
+    ctx.set_fonts(fonts);
 }
 
 /// Awaits every task (without pulling in a futures crate for one join).
@@ -571,6 +785,74 @@ mod tests {
             .map(|&n| auto_columns(n))
             .collect();
         assert_eq!(got, [1, 1, 2, 2, 3, 3, 4, 4, 5, 8, 8]);
+    }
+
+    #[test]
+    fn median_of_the_last_fifty() {
+        let mut m = RollingMedian::default();
+        assert_eq!(m.median(), None);
+        m.push(40.0);
+        assert_eq!(m.median(), Some(40.0));
+        m.push(1000.0);
+        assert_eq!(m.median(), Some(520.0));
+        m.push(42.0);
+        assert_eq!(m.median(), Some(42.0), "one slow picture does not move it");
+        for _ in 0..RollingMedian::LEN {
+            m.push(10.0);
+        }
+        assert_eq!(m.values.len(), RollingMedian::LEN);
+        assert_eq!(m.median(), Some(10.0));
+    }
+
+    #[test]
+    fn show_rate_counts_intervals_in_the_window() {
+        let start = Instant::now();
+        let mut rate = ShowRate::default();
+        assert_eq!(rate.per_second(start), 0.0);
+        for i in 0..=100 {
+            rate.on_shown(start + Duration::from_millis(40 * i));
+        }
+        let last = start + Duration::from_millis(4000);
+        assert!((rate.per_second(last) - 25.0).abs() < 1e-9);
+        assert!(rate.shown_at.len() <= 51, "{}", rate.shown_at.len());
+        assert_eq!(rate.per_second(last + Duration::from_secs(3)), 0.0);
+    }
+
+    #[test]
+    fn shown_figures_are_merged_into_a_copy() {
+        let start = Instant::now();
+        let mut shown = ShownFrames::new(2);
+        for generation in 1..=11u64 {
+            let at = start + Duration::from_millis(100 * generation);
+            let arrived = at - Duration::from_millis(30);
+            shown.record(0, generation, Some(arrived), None, at);
+            // The same picture drawn again is neither counted nor measured.
+            shown.record(
+                0,
+                generation,
+                Some(arrived),
+                None,
+                at + Duration::from_millis(5),
+            );
+        }
+        let now = start + Duration::from_millis(1100);
+        let camera = StatsSnapshot {
+            fps: 10.0,
+            ..StatsSnapshot::default()
+        };
+        let merged = shown.merged(0, camera.clone(), now);
+        assert!(
+            (merged.fps_shown.unwrap() - 10.0).abs() < 1e-9,
+            "{merged:?}"
+        );
+        assert!((merged.latency_ms.unwrap() - 30.0).abs() < 1e-6);
+        assert_eq!(merged.latency_kind, Some(LatencyKind::ArrivalToScreen));
+        let other = shown.merged(1, camera.clone(), now);
+        assert_eq!((other.fps_shown, other.latency_ms), (Some(0.0), None));
+        assert_eq!(shown.merged(7, camera.clone(), now), camera);
+        shown.sample(now + STATS_EVERY);
+        shown.sample(now + STATS_EVERY + Duration::from_millis(10));
+        assert_eq!(shown.history(0).map(VecDeque::len), Some(1));
     }
 
     #[test]

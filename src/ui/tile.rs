@@ -1,4 +1,5 @@
-//! One tile: the video letterboxed to its aspect ratio, the camera name and its state in words.
+//! One tile: the video letterboxed to its aspect ratio, the camera name and its state in words,
+//! and on request the stream's live figures.
 
 use std::time::Instant;
 
@@ -7,12 +8,30 @@ use eframe::egui;
 use crate::camera::control::Intent;
 use crate::camera::state::ConnectionState;
 use crate::camera::CameraHandle;
+use crate::stats::StatsSnapshot;
+
+/// How a tile is drawn.
+#[derive(Debug, Default)]
+pub struct TileView {
+    pub selected: bool,
+    /// The name and state labels (the toolbar's "Overlays").
+    pub overlays: bool,
+    /// This camera is the one heard.
+    pub audible: bool,
+    /// The figures to draw over the video (the toolbar's "Stats"), with what the wall measured
+    /// merged in; `None` draws none.
+    pub stats: Option<StatsSnapshot>,
+}
 
 /// What the user did on a tile.
 #[derive(Debug, Default)]
 pub struct TileOutput {
     /// Where the video was drawn, if a frame was.
     pub video: Option<egui::Rect>,
+    /// The slot generation of the picture drawn (0: none yet).
+    pub generation: u64,
+    /// When the last packet of the picture drawn arrived.
+    pub received_at: Option<Instant>,
     /// A transport button that was clicked.
     pub intent: Option<Intent>,
     /// The sound button was clicked.
@@ -27,11 +46,15 @@ pub fn tile_ui(
     ui: &mut egui::Ui,
     rect: egui::Rect,
     camera: &CameraHandle,
-    selected: bool,
-    overlays: bool,
-    audible: bool,
+    view: &TileView,
     now: Instant,
 ) -> (egui::Response, TileOutput) {
+    let TileView {
+        selected,
+        overlays,
+        audible,
+        ref stats,
+    } = *view;
     let response = ui.interact(
         rect,
         ui.scope_id().with(("tile", camera.id)),
@@ -40,10 +63,12 @@ pub fn tile_ui(
     let painter = ui.painter_at(rect);
     let (frame, generation) = camera.slot().latest();
     let mut drawn_at = None;
+    let mut received_at = None;
     match frame {
         Some(frame) => {
             let video_rect = crate::render::letterbox(rect, frame.width, frame.height);
             drawn_at = Some(video_rect);
+            received_at = Some(frame.received_at);
             // Fill only the bars: painting under the video would cost a full-tile fill per
             // frame, which a software rasterizer feels.
             for bar in letterbox_bars(rect, video_rect) {
@@ -106,6 +131,16 @@ pub fn tile_ui(
             );
         }
     }
+    if let Some(stats) = stats {
+        // Under the name, or in its place when the labels are hidden.
+        let top = if overlays { 32.0 } else { 6.0 };
+        stats_overlay(
+            &painter,
+            rect,
+            rect.left_top() + egui::vec2(8.0, top),
+            stats,
+        );
+    }
     let mut intent = None;
     let mut toggle_sound = false;
     // Transport buttons while the pointer is over the tile, so they never cover the video
@@ -156,6 +191,8 @@ pub fn tile_ui(
         response,
         TileOutput {
             video: drawn_at,
+            generation,
+            received_at,
             intent,
             toggle_sound,
             trust_certificate,
@@ -213,6 +250,95 @@ fn letterbox_bars(tile: egui::Rect, video: egui::Rect) -> Vec<egui::Rect> {
     .collect()
 }
 
+/// The key figures in a small box at `pos`, wrapped to the tile's width: amber when the loss or
+/// jitter is visible in the picture, red above 5 % loss in the last interval.
+fn stats_overlay(
+    painter: &egui::Painter,
+    tile: egui::Rect,
+    pos: egui::Pos2,
+    stats: &StatsSnapshot,
+) {
+    let font = egui::FontId::monospace(11.0);
+    let char_width = painter
+        .layout_no_wrap("0".to_owned(), font.clone(), egui::Color32::WHITE)
+        .size()
+        .x
+        .max(1.0);
+    let max_chars = ((tile.right() - pos.x - 8.0) / char_width).max(1.0) as usize;
+    let text = pack_lines(&overlay_figures(stats), " · ", max_chars).join("\n");
+    label_with_background(painter, pos, &text, font, stats_color(stats));
+}
+
+/// Interval loss above which the figures turn red (5 %: the picture breaks up constantly).
+const LOSS_SEVERE: f64 = 0.05;
+
+/// The colour of the figures: red for severe loss, amber when degraded, else light grey.
+fn stats_color(stats: &StatsSnapshot) -> egui::Color32 {
+    if stats.fraction_lost_interval > LOSS_SEVERE {
+        egui::Color32::from_rgb(255, 110, 110)
+    } else if stats.is_degraded() {
+        egui::Color32::from_rgb(255, 190, 90)
+    } else {
+        egui::Color32::from_gray(230)
+    }
+}
+
+/// The overlay's figures, one string each: bitrate, fps, jitter, loss, latency.
+pub(super) fn overlay_figures(stats: &StatsSnapshot) -> Vec<String> {
+    let fps = match stats.fps_shown {
+        Some(shown) => format!("{:.1} fps (shown {shown:.1})", stats.fps),
+        None => format!("{:.1} fps", stats.fps),
+    };
+    let mut figures = vec![
+        format_bitrate(stats.bitrate_bps),
+        fps,
+        format!("jitter {:.1} ms", stats.jitter_ms),
+        format!("loss {}", format_percent(stats.fraction_lost_interval)),
+    ];
+    if let Some(latency) = stats.latency_ms {
+        let kind = stats.latency_kind.map_or("latency", |k| k.label());
+        figures.push(format!("{latency:.0} ms {kind}"));
+    }
+    figures
+}
+
+/// `1.2 Mb/s`, or `850 kb/s` below a megabit.
+pub(super) fn format_bitrate(bps: f64) -> String {
+    if bps >= 1e6 {
+        format!("{:.1} Mb/s", bps / 1e6)
+    } else {
+        format!("{:.0} kb/s", bps / 1e3)
+    }
+}
+
+/// A fraction 0..1 as `0.4 %`.
+pub(super) fn format_percent(fraction: f64) -> String {
+    format!("{:.1} %", fraction * 100.0)
+}
+
+/// Joins `parts` with `separator` into lines of at most `max_chars` characters where it can (a
+/// part longer than that gets a line of its own).
+fn pack_lines(parts: &[String], separator: &str, max_chars: usize) -> Vec<String> {
+    let mut lines: Vec<String> = Vec::new();
+    let mut current = String::new();
+    for part in parts {
+        if current.is_empty() {
+            current.clone_from(part);
+        } else if current.chars().count() + separator.chars().count() + part.chars().count()
+            <= max_chars
+        {
+            current.push_str(separator);
+            current.push_str(part);
+        } else {
+            lines.push(std::mem::replace(&mut current, part.clone()));
+        }
+    }
+    if !current.is_empty() {
+        lines.push(current);
+    }
+    lines
+}
+
 /// Text on a translucent dark box, readable on any picture. Returns the box.
 fn label_with_background(
     painter: &egui::Painter,
@@ -242,5 +368,51 @@ mod tests {
         assert!((area - tile.area()).abs() < 1.0, "{area}");
         assert!(bars.iter().all(|b| !b.intersects(video.shrink(0.5))));
         assert!(letterbox_bars(tile, tile).is_empty());
+    }
+
+    #[test]
+    fn figures_read_as_on_the_overlay() {
+        let mut stats = StatsSnapshot {
+            bitrate_bps: 1_234_000.0,
+            fps: 25.0,
+            fps_shown: Some(24.84),
+            jitter_ms: 0.81,
+            latency_ms: Some(41.6),
+            latency_kind: Some(crate::stats::LatencyKind::ArrivalToScreen),
+            ..StatsSnapshot::default()
+        };
+        let line = pack_lines(&overlay_figures(&stats), " · ", 200).join("\n");
+        assert_eq!(
+            line,
+            "1.2 Mb/s · 25.0 fps (shown 24.8) · jitter 0.8 ms · loss 0.0 % · 42 ms arrival → screen"
+        );
+        assert_eq!(format_bitrate(850_400.0), "850 kb/s");
+        assert_eq!(format_percent(0.0123), "1.2 %");
+        assert_eq!(stats_color(&stats), egui::Color32::from_gray(230));
+        stats.fraction_lost_interval = 0.02;
+        assert_eq!(stats_color(&stats), egui::Color32::from_rgb(255, 190, 90));
+        stats.fraction_lost_interval = 0.06;
+        assert_eq!(stats_color(&stats), egui::Color32::from_rgb(255, 110, 110));
+        stats.fps_shown = None;
+        stats.latency_ms = None;
+        assert_eq!(overlay_figures(&stats)[1], "25.0 fps");
+        assert_eq!(overlay_figures(&stats).len(), 4);
+    }
+
+    #[test]
+    fn figures_wrap_to_the_tile() {
+        let parts: Vec<String> = ["aaaa", "bbb", "cc", "dddddddddd"]
+            .map(String::from)
+            .to_vec();
+        assert_eq!(
+            pack_lines(&parts, " · ", 10),
+            ["aaaa · bbb", "cc", "dddddddddd"]
+        );
+        assert_eq!(
+            pack_lines(&parts, " · ", 3),
+            ["aaaa", "bbb", "cc", "dddddddddd"]
+        );
+        assert_eq!(pack_lines(&parts, " · ", 100).len(), 1);
+        assert!(pack_lines(&[], " · ", 10).is_empty());
     }
 }

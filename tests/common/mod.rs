@@ -64,9 +64,23 @@ impl GstServer {
 
     /// Starts the server on a given port (0 = any free one).
     pub fn start_on_port(port: u16, args: &[&str]) -> Self {
-        let mut child = Command::new("/usr/bin/python3")
+        Self::start_with_prefix(&[], &[&["--port", &port.to_string()], args].concat())
+    }
+
+    /// Starts the server under a command prefix that execs it in place, e.g.
+    /// `["ip", "netns", "exec", NAME]`, so the child is the server and `Drop` stops it. `args`
+    /// must include `--port`.
+    pub fn start_with_prefix(prefix: &[&str], args: &[&str]) -> Self {
+        let mut command = match prefix.split_first() {
+            Some((program, rest)) => {
+                let mut command = Command::new(program);
+                command.args(rest).arg("/usr/bin/python3");
+                command
+            }
+            None => Command::new("/usr/bin/python3"),
+        };
+        let mut child = command
             .arg(repo_root().join("tests/support/gst_rtsp_server.py"))
-            .args(["--port", &port.to_string()])
             .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
