@@ -36,6 +36,8 @@ DEBIAN_PACKAGES=(
     xvfb xauth
     # `make bench`: GStreamer's own player (decodebin needs avdec_h264) beside Vedette.
     gstreamer1.0-libav
+    # Keychain tests (tests/credentials.rs): a private D-Bus session, GNOME Keyring, secret-tool.
+    dbus gnome-keyring libsecret-tools
 )
 BREW_FORMULAE=(pkg-config ffmpeg gstreamer gst-rtsp-server pygobject3)
 RUST_COMPONENTS=(rustfmt clippy)

@@ -1,6 +1,9 @@
 //! The configuration file (TOML): the cameras to show. A file that fails to parse is reported
-//! with its line and column and never overwritten.
+//! with its line and column and never overwritten. [`Config::save`] (used by `vedette camera …`)
+//! writes atomically and keeps the previous version as `config.toml.bak`; it never writes a
+//! password (there is no field for one, and a URL carrying one is refused).
 
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -16,6 +19,12 @@ pub struct Config {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CameraConfig {
     pub name: String,
+    /// Stable id, the key of this camera's password in the keychain (`crate::credentials`).
+    /// Made by [`new_camera_id`] when a camera is added. A config from before ids gets one
+    /// derived from the name ([`legacy_camera_id`]) when it is loaded, written out at the
+    /// next save.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub id: String,
     /// Without credentials: passwords live in the OS keychain, never in this file.
     pub url: String,
     #[serde(default)]
@@ -23,6 +32,10 @@ pub struct CameraConfig {
     /// The username; the password is looked up in the keychain.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub username: Option<String>,
+    /// An optional lower-resolution sub-stream, without credentials (the same username and
+    /// password as `url`): tiles in a grid play it, a maximized tile the main stream.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sub_url: Option<String>,
     /// For `rtsps://` cameras with a self-signed certificate: the SHA-256 fingerprint of the
     /// one certificate to accept (set by "Trust this certificate").
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -43,7 +56,24 @@ pub enum ConfigError {
         column: usize,
         message: String,
     },
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "not writing {path}: the URL of camera {camera:?} carries a password, which belongs \
+         in the keychain"
+    )]
+    PasswordInUrl { path: PathBuf, camera: String },
 }
+
+/// The first lines of a config file written by [`Config::save`].
+const SAVED_HEADER: &str = "\
+# Vedette cameras. Passwords are kept in the OS keychain, never in this file.
+# `vedette camera add/remove/import` rewrite it; the previous version is kept as *.bak.
+
+";
 
 impl Config {
     /// Loads a config file. A missing file is an empty config; a broken one is an error.
@@ -68,11 +98,76 @@ impl Config {
 
     /// Parses TOML text; errors carry 1-based line and column.
     pub fn parse(text: &str) -> Result<Self, (usize, usize, String)> {
-        toml::from_str(text).map_err(|e: toml::de::Error| {
+        let mut config: Self = toml::from_str(text).map_err(|e: toml::de::Error| {
             let offset = e.span().map_or(0, |s| s.start);
             let (line, column) = line_column(text, offset);
             (line, column, e.message().to_owned())
-        })
+        })?;
+        for camera in config.cameras.iter_mut().filter(|c| c.id.is_empty()) {
+            camera.id = legacy_camera_id(&camera.name);
+        }
+        Ok(config)
+    }
+
+    /// Writes the config to `path`: the previous file is first copied to
+    /// [`Config::backup_path`], then the new text is written atomically (temporary file,
+    /// fsync, rename), so `path` always holds the old or the new config, never a mix. Comments
+    /// in the old file are not kept (they stay in the `.bak`). A camera whose URL carries a
+    /// password is refused: `crate::cameras` moves such passwords to the keychain first.
+    pub fn save(&self, path: &Path) -> Result<(), ConfigError> {
+        self.save_through(path, |file, bytes| file.write_all(bytes))
+    }
+
+    /// [`Config::save`], with the step that writes the bytes into the temporary file given,
+    /// so tests can make it fail half-way.
+    fn save_through(
+        &self,
+        path: &Path,
+        write: impl FnOnce(&mut std::fs::File, &[u8]) -> std::io::Result<()>,
+    ) -> Result<(), ConfigError> {
+        let write_err = |path: &Path| {
+            let path = path.to_owned();
+            move |source| ConfigError::Write { path, source }
+        };
+        let has_password = |url: &str| {
+            crate::rtsp::CameraUrl::parse(url)
+                .ok()
+                .and_then(|u| u.credentials_in_url().map(|c| !c.password.is_empty()))
+                .unwrap_or(false)
+        };
+        if let Some(camera) = self
+            .cameras
+            .iter()
+            .find(|c| has_password(&c.url) || c.sub_url.as_deref().is_some_and(has_password))
+        {
+            return Err(ConfigError::PasswordInUrl {
+                path: path.to_owned(),
+                camera: camera.name.clone(),
+            });
+        }
+        let body = toml::to_string(self).map_err(|e| write_err(path)(std::io::Error::other(e)))?;
+        let text = format!("{SAVED_HEADER}{body}");
+        match std::fs::read(path) {
+            Ok(previous) => {
+                let backup = Self::backup_path(path);
+                write_atomically(&backup, &previous).map_err(write_err(&backup))?;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(source) => {
+                return Err(ConfigError::Read {
+                    path: path.to_owned(),
+                    source,
+                })
+            }
+        }
+        write_atomically_with(path, |file| write(file, text.as_bytes())).map_err(write_err(path))
+    }
+
+    /// Where [`Config::save`] keeps the previous version: `config.toml` → `config.toml.bak`.
+    pub fn backup_path(path: &Path) -> PathBuf {
+        let mut name = path.file_name().unwrap_or_default().to_owned();
+        name.push(".bak");
+        path.with_file_name(name)
     }
 
     pub fn camera(&self, name: &str) -> Option<&CameraConfig> {
@@ -85,6 +180,19 @@ impl Config {
         directories::ProjectDirs::from("dev", "vedette", "Vedette")
             .map(|dirs| dirs.config_dir().join("config.toml"))
     }
+}
+
+/// A fresh camera id: 16 hex digits of randomness.
+pub fn new_camera_id() -> String {
+    format!("{:016x}", rand::random::<u64>())
+}
+
+/// The id of a camera from a config written before ids existed: derived from its name, so it
+/// maps to the same keychain entry on every load until the config is saved with the id.
+pub fn legacy_camera_id(name: &str) -> String {
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(format!("vedette camera {name}").as_bytes());
+    digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
 }
 
 /// Pins a camera's certificate fingerprint in the config file, changing only that one value
@@ -125,7 +233,14 @@ pub fn pin_fingerprint(path: &Path, camera: &str, fingerprint: &str) -> Result<(
 /// Writes `bytes` to a temporary file beside `path`, syncs it and renames it over `path`, so
 /// the file on disk is always the old or the new content, never a mix.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write as _;
+    write_atomically_with(path, |file| file.write_all(bytes))
+}
+
+/// [`write_atomically`], with `write` filling the temporary file.
+fn write_atomically_with(
+    path: &Path,
+    write: impl FnOnce(&mut std::fs::File) -> std::io::Result<()>,
+) -> std::io::Result<()> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
@@ -135,7 +250,7 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
     let result = (|| {
         let mut file = std::fs::File::create(&tmp)?;
-        file.write_all(bytes)?;
+        write(&mut file)?;
         file.sync_all()?;
         std::fs::rename(&tmp, path)
     })();
@@ -250,6 +365,149 @@ mod tests {
         assert_eq!(config.camera("Yard").unwrap().tls_fingerprint, None);
         assert!(pin_fingerprint(&path, "Nobody", "AB").is_err());
         assert_eq!(std::fs::read_to_string(&path).unwrap(), after);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    fn camera(name: &str, url: &str) -> CameraConfig {
+        CameraConfig {
+            name: name.into(),
+            id: new_camera_id(),
+            url: url.into(),
+            transport: Transport::Tcp,
+            username: Some("admin".into()),
+            sub_url: None,
+            tls_fingerprint: None,
+        }
+    }
+
+    fn temp_dir(what: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("vedette-{what}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    /// A writer that accepts `left` bytes and then fails, like a full disk.
+    struct FailAfter<'a> {
+        inner: &'a mut std::fs::File,
+        left: usize,
+    }
+
+    impl std::io::Write for FailAfter<'_> {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            if self.left == 0 {
+                return Err(std::io::Error::other("no space left (test)"));
+            }
+            let n = self.inner.write(&buf[..buf.len().min(self.left)])?;
+            self.left -= n;
+            Ok(n)
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            self.inner.flush()
+        }
+    }
+
+    #[test]
+    fn save_keeps_the_previous_version_as_bak() {
+        let dir = temp_dir("config-bak");
+        let path = dir.join("config.toml");
+        let first = Config {
+            cameras: vec![camera("Door", "rtsp://10.0.0.5/live")],
+        };
+        first.save(&path).unwrap();
+        assert!(!Config::backup_path(&path).exists());
+        let first_bytes = std::fs::read(&path).unwrap();
+        let mut second = first.clone();
+        second.cameras.push(camera("Yard", "rtsp://10.0.0.6/live"));
+        second.save(&path).unwrap();
+        assert_eq!(Config::backup_path(&path), dir.join("config.toml.bak"));
+        assert_eq!(
+            std::fs::read(dir.join("config.toml.bak")).unwrap(),
+            first_bytes
+        );
+        assert_eq!(Config::load(&path).unwrap(), second);
+        assert_eq!(Config::load(&dir.join("config.toml.bak")).unwrap(), first);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_write_failing_half_way_leaves_the_old_file_byte_for_byte() {
+        let dir = temp_dir("config-interrupted");
+        let path = dir.join("config.toml");
+        let old = Config {
+            cameras: vec![camera("Door", "rtsp://10.0.0.5/live")],
+        };
+        old.save(&path).unwrap();
+        let old_bytes = std::fs::read(&path).unwrap();
+        let mut new = old.clone();
+        new.cameras.push(camera("Yard", "rtsp://10.0.0.6/live"));
+        let err = new
+            .save_through(&path, |file, bytes| {
+                FailAfter {
+                    inner: file,
+                    left: bytes.len() / 2,
+                }
+                .write_all(bytes)
+            })
+            .unwrap_err();
+        assert!(err.to_string().contains("no space left"), "{err}");
+        assert_eq!(std::fs::read(&path).unwrap(), old_bytes);
+        let mut left: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        left.sort();
+        assert_eq!(
+            left,
+            ["config.toml", "config.toml.bak"],
+            "no temporary file left"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_config_without_ids_gets_stable_ids_derived_from_names() {
+        let text = "[[cameras]]\nname = \"Door\"\nurl = \"rtsp://10.0.0.5/\"\n\n[[cameras]]\nname = \"Yard\"\nurl = \"rtsp://10.0.0.6/\"\n";
+        let a = Config::parse(text).unwrap();
+        let b = Config::parse(text).unwrap();
+        assert_eq!(a, b);
+        let (door, yard) = (&a.cameras[0].id, &a.cameras[1].id);
+        assert_ne!(door, yard);
+        assert_eq!(*door, legacy_camera_id("Door"));
+        assert!(door.len() == 16 && door.chars().all(|c| c.is_ascii_hexdigit()));
+        assert_eq!(a.cameras[0].sub_url, None);
+        let dir = temp_dir("config-ids");
+        let path = dir.join("config.toml");
+        a.save(&path).unwrap();
+        let saved = std::fs::read_to_string(&path).unwrap();
+        assert!(saved.contains(&format!("id = \"{door}\"")), "{saved}");
+        assert_eq!(Config::load(&path).unwrap(), a);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn new_ids_are_16_hex_digits_and_differ() {
+        let (a, b) = (new_camera_id(), new_camera_id());
+        assert_ne!(a, b);
+        assert!(
+            a.len() == 16 && a.chars().all(|c| c.is_ascii_hexdigit()),
+            "{a}"
+        );
+    }
+
+    #[test]
+    fn save_refuses_a_password_in_a_url_and_leaves_the_file() {
+        let dir = temp_dir("config-no-password");
+        let path = dir.join("config.toml");
+        let mut config = Config {
+            cameras: vec![camera("Door", "rtsp://admin:hunter2@10.0.0.5/live")],
+        };
+        let err = config.save(&path).unwrap_err().to_string();
+        assert!(err.contains("Door") && !err.contains("hunter2"), "{err}");
+        assert!(!path.exists());
+        config.cameras[0].url = "rtsp://10.0.0.5/live".into();
+        config.cameras[0].sub_url = Some("rtsp://u:hunter2@10.0.0.5/sub".into());
+        assert!(config.save(&path).is_err());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

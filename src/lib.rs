@@ -6,7 +6,9 @@
 pub mod audio_out;
 pub mod bench;
 pub mod camera;
+pub mod cameras;
 pub mod config;
+pub mod credentials;
 pub mod decode;
 pub mod demo;
 pub mod pipeline;

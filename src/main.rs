@@ -1,13 +1,15 @@
 //! The `vedette` command: the camera viewer and its command-line tools.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
 use vedette::camera::CameraSpec;
+use vedette::cameras::{self, NewCamera, PasswordStatus};
 use vedette::config::{Config, UiState};
+use vedette::credentials::{Keychain, Password};
 use vedette::demo::{DemoCredentials, DemoOptions, DemoServer, Fault};
 use vedette::probe::{run_probe, ProbeOptions};
 use vedette::rtsp::{Credentials, Transport};
@@ -35,6 +37,49 @@ enum Command {
     DemoServer(DemoArgs),
     /// Headless receive benchmark: N sessions of one URL, decoded, no window (prints JSON).
     Bench(BenchArgs),
+    /// Add, list, remove, export and import cameras; passwords go to the OS keychain.
+    #[command(subcommand)]
+    Camera(CameraCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum CameraCommand {
+    /// Add a camera to the config file; its password goes to the OS keychain, never the file.
+    Add(CameraAddArgs),
+    /// List the configured cameras (whether each has a password, never the password).
+    List,
+    /// Remove a camera and its password.
+    Remove {
+        /// The camera's name.
+        name: String,
+    },
+    /// Write the cameras to FILE without passwords or keychain ids, to import elsewhere.
+    Export { file: PathBuf },
+    /// Add the cameras of FILE (an export or a config file). A name already taken is skipped
+    /// when the URL is the same, else renamed; credentials inside URLs go to the keychain.
+    Import { file: PathBuf },
+}
+
+#[derive(clap::Args, Debug)]
+struct CameraAddArgs {
+    #[arg(long)]
+    name: String,
+    /// rtsp:// or rtsps:// URL. user:password@ inside it is moved to --user and the keychain.
+    #[arg(long)]
+    url: String,
+    /// Username for the camera.
+    #[arg(long, value_name = "NAME")]
+    user: Option<String>,
+    /// Read the password from standard input (up to the end of the first line) and store it in
+    /// the OS keychain.
+    #[arg(long)]
+    password_stdin: bool,
+    /// How RTP travels (default tcp).
+    #[arg(long, value_enum)]
+    transport: Option<TransportArg>,
+    /// A lower-resolution sub-stream for tiles in a grid; same username and password.
+    #[arg(long, value_name = "URL")]
+    sub_url: Option<String>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -56,7 +101,12 @@ struct BenchArgs {
 #[derive(clap::Args, Debug)]
 struct ProbeArgs {
     /// rtsp:// URL, or the name of a camera in the config file.
-    url: String,
+    #[arg(required_unless_present = "camera")]
+    url: Option<String>,
+    /// A camera from the config file, played with its username and the password kept in the
+    /// OS keychain (VEDETTE_PASSWORD overrides it).
+    #[arg(long, value_name = "NAME", conflicts_with = "url")]
+    camera: Option<String>,
     /// How RTP travels; default: the camera's setting in the config, else tcp.
     #[arg(long, value_enum)]
     transport: Option<TransportArg>,
@@ -158,9 +208,10 @@ fn main() -> ExitCode {
     match cli.command {
         Some(command) => {
             let config = match config {
-                // A broken config named on the command line is an error; a broken default
-                // one must not stop a probe of an explicit URL.
-                Some(Err(e)) if cli.config.is_some() => {
+                // A broken config named on the command line is an error, and so it is for
+                // `camera` (which would rewrite it); a broken default one must not stop a probe
+                // of an explicit URL.
+                Some(Err(e)) if cli.config.is_some() || matches!(command, Command::Camera(_)) => {
                     eprintln!("config: {e}");
                     return ExitCode::FAILURE;
                 }
@@ -175,6 +226,7 @@ fn main() -> ExitCode {
                 Command::Probe(args) => probe(args, &config),
                 Command::DemoServer(args) => demo_server(args),
                 Command::Bench(args) => bench(args),
+                Command::Camera(command) => camera(command, config_path.as_deref()),
             }
         }
         None => wall(config_path, config),
@@ -292,14 +344,25 @@ fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
 }
 
 fn probe(args: ProbeArgs, config: &Config) -> ExitCode {
-    let (url, mut transport, mut user, mut fingerprint) = match config.camera(&args.url) {
+    let camera = match (&args.camera, &args.url) {
+        (Some(name), _) => match config.camera(name) {
+            Some(camera) => Some(camera),
+            None => {
+                eprintln!("--camera: no camera named {name:?} in the config");
+                return ExitCode::FAILURE;
+            }
+        },
+        (None, Some(url)) => config.camera(url),
+        (None, None) => None,
+    };
+    let (url, mut transport, mut user, mut fingerprint) = match camera {
         Some(cam) => (
             cam.url.clone(),
             Some(cam.transport),
             cam.username.clone(),
             cam.tls_fingerprint.clone(),
         ),
-        None => (args.url.clone(), None, None, None),
+        None => (args.url.clone().unwrap_or_default(), None, None, None),
     };
     if args.trust_fingerprint.is_some() {
         fingerprint = args.trust_fingerprint.clone();
@@ -328,9 +391,24 @@ fn probe(args: ProbeArgs, config: &Config) -> ExitCode {
         transport = Some(t.into());
     }
     let secs = |s: f64| Duration::from_secs_f64(s.clamp(0.0, 3600.0));
+    // The password: VEDETTE_PASSWORD (for scripts), else the keychain's for a configured
+    // camera probed as its own user, else none.
+    let password = match std::env::var("VEDETTE_PASSWORD") {
+        Ok(password) => Password::new(password),
+        Err(_) => match camera.filter(|cam| user.is_some() && user == cam.username) {
+            Some(cam) => match cameras::stored_password(cam, &Keychain::new()) {
+                Ok(password) => password.unwrap_or_default(),
+                Err(e) => {
+                    eprintln!("{e} (VEDETTE_PASSWORD overrides the keychain)");
+                    return ExitCode::FAILURE;
+                }
+            },
+            None => Password::default(),
+        },
+    };
     let credentials = user.map(|username| Credentials {
         username,
-        password: std::env::var("VEDETTE_PASSWORD").unwrap_or_default(),
+        password: password.expose().to_owned(),
     });
     let timeout = Duration::from_secs_f64(args.timeout.clamp(0.1, 3600.0));
     let opts = ProbeOptions {
@@ -370,6 +448,123 @@ fn probe(args: ProbeArgs, config: &Config) -> ExitCode {
     } else {
         ExitCode::SUCCESS
     }
+}
+
+/// `vedette camera …`. Keychain calls block, which is fine here: there is no UI thread.
+fn camera(command: CameraCommand, config_path: Option<&Path>) -> ExitCode {
+    let Some(path) = config_path else {
+        eprintln!("camera: no config directory on this system; pass --config PATH");
+        return ExitCode::FAILURE;
+    };
+    let keychain = Keychain::new();
+    let changes = !matches!(command, CameraCommand::List | CameraCommand::Export { .. });
+    let result = match command {
+        CameraCommand::Add(args) => camera_add(args, path, &keychain),
+        CameraCommand::List => camera_list(path, &keychain),
+        CameraCommand::Remove { name } => cameras::remove_camera(path, &name, &keychain)
+            .map(|deleted| {
+                let secret = if deleted {
+                    "and its password"
+                } else {
+                    "(it had no password)"
+                };
+                println!("removed camera {name:?} {secret}");
+            })
+            .map_err(anyhow::Error::from),
+        CameraCommand::Export { file } => cameras::export_file(path, &file)
+            .map(|n| {
+                println!(
+                    "exported {n} camera(s) to {} (no passwords)",
+                    file.display()
+                )
+            })
+            .map_err(anyhow::Error::from),
+        CameraCommand::Import { file } => camera_import(path, &file, &keychain),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if changes => {
+            eprintln!("camera: {e}; nothing was changed");
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("camera: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn camera_add(args: CameraAddArgs, path: &Path, keychain: &Keychain) -> anyhow::Result<()> {
+    let password = if args.password_stdin {
+        let mut line = String::new();
+        std::io::stdin()
+            .read_line(&mut line)
+            .map_err(|e| anyhow::anyhow!("cannot read the password from stdin: {e}"))?;
+        let password = Password::new(line.trim_end_matches(['\r', '\n']));
+        anyhow::ensure!(
+            !password.is_empty(),
+            "--password-stdin: no password on stdin"
+        );
+        Some(password)
+    } else {
+        None
+    };
+    let new = NewCamera {
+        name: args.name,
+        url: args.url,
+        transport: args.transport.map(Into::into).unwrap_or_default(),
+        username: args.user,
+        password,
+        sub_url: args.sub_url,
+    };
+    let (camera, stored) = cameras::add_camera(path, new, keychain)?;
+    let secret = if stored {
+        "; password in the keychain"
+    } else {
+        ""
+    };
+    println!("added camera {:?}: {}{secret}", camera.name, camera.url);
+    Ok(())
+}
+
+fn camera_list(path: &Path, keychain: &Keychain) -> anyhow::Result<()> {
+    let config = Config::load(path)?;
+    if config.cameras.is_empty() {
+        println!("no cameras (add one with: vedette camera add --name NAME --url URL)");
+    }
+    for (camera, status) in cameras::list_cameras(&config, keychain) {
+        let password = match status {
+            PasswordStatus::InKeychain => "in keychain".to_owned(),
+            PasswordStatus::None => "none".to_owned(),
+            PasswordStatus::Unknown(e) => format!("unknown ({e})"),
+        };
+        let mut line = format!("{}: {} ({})", camera.name, camera.url, camera.transport);
+        if let Some(sub) = &camera.sub_url {
+            line += &format!(", sub-stream {sub}");
+        }
+        let user = camera.username.as_deref().unwrap_or("none");
+        println!("{line}, user: {user}, password: {password}");
+    }
+    Ok(())
+}
+
+fn camera_import(path: &Path, file: &Path, keychain: &Keychain) -> anyhow::Result<()> {
+    let report = cameras::import_file(path, file, keychain)?;
+    for name in &report.added {
+        println!("added {name:?}");
+    }
+    for (old, new) in &report.renamed {
+        println!("added {old:?} as {new:?}: the name was taken by another camera");
+    }
+    for name in &report.skipped {
+        println!("skipped {name:?}: already there with the same URL");
+    }
+    println!(
+        "imported {} camera(s), {} password(s) moved to the keychain",
+        report.added.len() + report.renamed.len(),
+        report.passwords_stored
+    );
+    Ok(())
 }
 
 fn bench(args: BenchArgs) -> ExitCode {
