@@ -228,7 +228,10 @@ mod tests {
     fn started<T>(buffer: &mut ReorderBuffer<T>, seq: u16, item: T) -> Instant {
         let t = Instant::now();
         buffer.push(seq, item, t);
-        assert!(buffer.pop(t).is_none(), "the start waits for earlier packets");
+        assert!(
+            buffer.pop(t).is_none(),
+            "the start waits for earlier packets"
+        );
         assert!(buffer.pop_ready().is_none());
         let after = t + HOLD;
         assert_eq!(buffer.pop(after).map(|(s, _)| s), Some(seq));
