@@ -38,6 +38,8 @@ DEBIAN_PACKAGES=(
     gstreamer1.0-libav
     # Keychain tests (tests/credentials.rs): a private D-Bus session, GNOME Keyring, secret-tool.
     dbus gnome-keyring libsecret-tools
+    # File dialogs (rfd): the XDG desktop portal over D-Bus when there is one, else zenity.
+    zenity
 )
 BREW_FORMULAE=(pkg-config ffmpeg gstreamer gst-rtsp-server pygobject3)
 RUST_COMPONENTS=(rustfmt clippy)

@@ -46,6 +46,8 @@ pub enum CameraError {
     Duplicate(String),
     #[error("no camera named {0:?}")]
     NotFound(String),
+    #[error("no camera with id {0} in the config (was it removed meanwhile?)")]
+    UnknownId(String),
     #[error("camera {camera:?}: {field}: {source}")]
     Url {
         camera: String,
@@ -83,11 +85,24 @@ impl CameraError {
 /// Checks a new camera against the config it joins: a name, not taken; valid URLs, with any
 /// credentials inside them moved out; a fresh id. Touches neither the keychain nor the disk.
 pub fn prepare(new: NewCamera, config: &Config) -> Result<PreparedCamera, CameraError> {
+    prepare_except(new, config, None)
+}
+
+/// [`prepare`], where the camera with id `editing` (the one being edited) may keep its name.
+fn prepare_except(
+    new: NewCamera,
+    config: &Config,
+    editing: Option<&str>,
+) -> Result<PreparedCamera, CameraError> {
     let name = new.name.trim().to_owned();
     if name.is_empty() {
         return Err(CameraError::EmptyName);
     }
-    if config.camera(&name).is_some() {
+    if config
+        .cameras
+        .iter()
+        .any(|c| c.name == name && Some(c.id.as_str()) != editing)
+    {
         return Err(CameraError::Duplicate(name));
     }
     let parse = |field: &'static str, text: &str| {
@@ -167,6 +182,75 @@ pub fn add_camera(
         return Err(e.into());
     }
     Ok((camera, prepared.password.is_some()))
+}
+
+/// Changes the camera with id `id` in the config file at `path`: name, URLs, transport and
+/// username, checked as [`prepare`] does (credentials inside a URL are moved out). It keeps its
+/// id, so its keychain entry; a password given replaces the stored one, none keeps it, and
+/// removing the username deletes it. A pinned certificate stays while the host and port do.
+/// All or nothing, as [`add_camera`]: the keychain is put back when the config cannot be
+/// written.
+pub fn update_camera(
+    path: &Path,
+    id: &str,
+    new: NewCamera,
+    secrets: &dyn SecretStore,
+) -> Result<CameraConfig, CameraError> {
+    let mut config = Config::load(path)?;
+    move_inline_credentials(&mut config, secrets)?;
+    let index = config
+        .cameras
+        .iter()
+        .position(|c| c.id == id)
+        .ok_or_else(|| CameraError::UnknownId(id.to_owned()))?;
+    let old = config.cameras[index].clone();
+    let prepared = prepare_except(new, &config, Some(id))?;
+    let mut camera = prepared.camera;
+    camera.id = old.id.clone();
+    camera.tls_fingerprint = old
+        .tls_fingerprint
+        .clone()
+        .filter(|_| same_endpoint(&old.url, &camera.url));
+    let forget = camera.username.is_none() && old.username.is_some();
+    // What the keychain held, to put back if the config cannot be written.
+    let previous = if prepared.password.is_some() || forget {
+        secrets
+            .load(&camera.id)
+            .map_err(CameraError::keychain(&camera, "read its password from"))?
+    } else {
+        None
+    };
+    if let Some(password) = &prepared.password {
+        secrets
+            .store(&camera.id, password)
+            .map_err(CameraError::keychain(&camera, "store its password in"))?;
+    } else if forget && previous.is_some() {
+        secrets
+            .delete(&camera.id)
+            .map_err(CameraError::keychain(&camera, "delete its password from"))?;
+    }
+    config.cameras[index] = camera.clone();
+    if let Err(e) = config.save(path) {
+        match &previous {
+            Some(password) => {
+                if let Err(k) = secrets.store(&camera.id, password) {
+                    tracing::warn!("camera {:?}: password not put back: {k}", camera.name);
+                }
+            }
+            None if prepared.password.is_some() => forget_password(secrets, &camera),
+            None => {}
+        }
+        return Err(e.into());
+    }
+    Ok(camera)
+}
+
+/// Whether two URLs reach the same server (scheme, host and port), paths aside.
+fn same_endpoint(a: &str, b: &str) -> bool {
+    match (CameraUrl::parse(a), CameraUrl::parse(b)) {
+        (Ok(a), Ok(b)) => a.is_tls() == b.is_tls() && a.host() == b.host() && a.port() == b.port(),
+        _ => false,
+    }
 }
 
 /// Removes the camera named `name` from the config file and its password from `secrets`.
@@ -612,6 +696,61 @@ mod tests {
         let before = std::fs::read(&path).unwrap();
         assert!(import_file(&path, &file, &secrets).is_err());
         assert_eq!(std::fs::read(&path).unwrap(), before);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn an_edit_keeps_the_id_and_replaces_the_password_only_when_given() {
+        let dir = temp_dir("edit");
+        let path = dir.join("config.toml");
+        let secrets = MemorySecrets::default();
+        let mut door = new("Door", "rtsps://admin:hunter2@10.0.0.5/live");
+        door.sub_url = Some("rtsps://10.0.0.5/sub".into());
+        let (door, _) = add_camera(&path, door, &secrets).unwrap();
+        let mut config = Config::load(&path).unwrap();
+        config.cameras[0].tls_fingerprint = Some("AB:CD".into());
+        config.save(&path).unwrap();
+        add_camera(&path, new("Yard", "rtsp://10.0.0.6/"), &secrets).unwrap();
+
+        // Renamed, another path on the same host: same id, password and pinned certificate.
+        let mut edit = new("Front door", "rtsps://10.0.0.5/main");
+        edit.username = Some("admin".into());
+        let edited = update_camera(&path, &door.id, edit, &secrets).unwrap();
+        assert_eq!(edited.id, door.id);
+        assert_eq!(edited.name, "Front door");
+        assert_eq!(edited.sub_url, None);
+        assert_eq!(edited.tls_fingerprint.as_deref(), Some("AB:CD"));
+        assert_eq!(secrets.load(&door.id).unwrap().unwrap().expose(), "hunter2");
+        assert_eq!(Config::load(&path).unwrap().cameras[0], edited);
+
+        // A new password replaces the old one; another host drops the pin.
+        let mut edit = new("Front door", "rtsps://10.0.0.9/main");
+        edit.username = Some("admin".into());
+        edit.password = Some(Password::new("s3cret"));
+        let edited = update_camera(&path, &door.id, edit, &secrets).unwrap();
+        assert_eq!(edited.tls_fingerprint, None);
+        assert_eq!(secrets.load(&door.id).unwrap().unwrap().expose(), "s3cret");
+        assert!(!std::fs::read_to_string(&path).unwrap().contains("s3cret"));
+
+        // Another camera's name is refused; a locked keychain changes nothing.
+        assert!(matches!(
+            update_camera(&path, &door.id, new("Yard", "rtsp://10.0.0.5/"), &secrets),
+            Err(CameraError::Duplicate(_))
+        ));
+        let before = std::fs::read(&path).unwrap();
+        let mut edit = new("Door", "rtsp://10.0.0.5/");
+        edit.username = Some("admin".into());
+        edit.password = Some(Password::new("other"));
+        assert!(update_camera(&path, &door.id, edit, &MemorySecrets::locked()).is_err());
+        assert_eq!(std::fs::read(&path).unwrap(), before);
+
+        // Without a username the password goes.
+        update_camera(&path, &door.id, new("Door", "rtsp://10.0.0.5/"), &secrets).unwrap();
+        assert_eq!(secrets.load(&door.id).unwrap(), None);
+        assert!(matches!(
+            update_camera(&path, "0000000000000000", new("X", "rtsp://h/"), &secrets),
+            Err(CameraError::UnknownId(_))
+        ));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

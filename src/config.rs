@@ -273,6 +273,13 @@ pub struct UiState {
     pub stats_overlay: bool,
     /// The stats panel of the selected camera is open (key P).
     pub stats_panel: bool,
+    /// The order of the tiles, as camera ids (dragging a tile onto another swaps them).
+    /// Cameras not listed follow in config order.
+    pub camera_order: Vec<String>,
+    /// Tour mode: the wall shows each page in turn.
+    pub tour: bool,
+    /// Seconds per page in tour mode; `None`: the default.
+    pub tour_seconds: Option<u32>,
 }
 
 impl UiState {
@@ -338,6 +345,9 @@ mod tests {
             overlays_hidden: true,
             stats_overlay: true,
             stats_panel: true,
+            camera_order: vec!["0123456789abcdef".into()],
+            tour: true,
+            tour_seconds: Some(15),
         };
         state.save(&path).unwrap();
         assert_eq!(UiState::load(&path), state);

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
-use vedette::camera::CameraSpec;
+use vedette::camera::{CameraSpec, SharedSecrets};
 use vedette::cameras::{self, NewCamera, PasswordStatus};
 use vedette::config::{Config, UiState};
 use vedette::credentials::{Keychain, Password};
@@ -252,16 +252,12 @@ fn wall(
         None => (Config::default(), None),
     };
     let mut demo = None;
+    // Each camera task reads its own password from the keychain, never the UI thread.
+    let secrets = SharedSecrets(std::sync::Arc::new(Keychain::new()));
     let mut cameras: Vec<CameraSpec> = config
         .cameras
         .iter()
-        .map(|c| CameraSpec {
-            name: c.name.clone(),
-            url: c.url.clone(),
-            transport: c.transport,
-            credentials: None,
-            tls_fingerprint: c.tls_fingerprint.clone(),
-        })
+        .map(|c| CameraSpec::from_config(c, Some(secrets.clone())))
         .collect();
     if cameras.is_empty() && config_error.is_none() {
         match runtime.block_on(DemoServer::start(DemoOptions::default())) {
@@ -271,8 +267,7 @@ fn wall(
                         name: format!("Demo camera {}", i + 1),
                         url: server.camera_url(i),
                         transport: Transport::Tcp,
-                        credentials: None,
-                        tls_fingerprint: None,
+                        ..CameraSpec::default()
                     })
                     .collect();
                 demo = Some(server);
@@ -315,6 +310,7 @@ fn wall(
         config_path,
         ui_state_path,
         ui_state,
+        secrets,
     };
     let result = eframe::run_native(
         "vedette",

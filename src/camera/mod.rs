@@ -1,6 +1,8 @@
 //! One camera: a tokio task that runs its RTSP session, reconnects with back-off, and hands
 //! decoded frames to a [`FrameSlot`] the UI reads. The UI only reads [`CameraStatus`] snapshots
-//! and calls [`CameraHandle::stop`]; it never waits on the network.
+//! and sends commands through watch channels (play/pause/stop, main or sub-stream, stop); it
+//! never waits on the network or the keychain: a configured camera's password is read from the
+//! keychain in the camera's own task.
 
 pub mod control;
 pub mod state;
@@ -12,6 +14,8 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::audio_out::AudioRouter;
+use crate::config::CameraConfig;
+use crate::credentials::{KeychainError, SecretStore};
 use crate::decode::FrameSlot;
 use crate::pipeline::{AudioTarget, VideoPipeline};
 use crate::rtsp::{
@@ -22,15 +26,84 @@ use crate::stats::StatsSnapshot;
 use control::{is_pause_refusal, Action, Controls, Intent};
 use state::{ConnectionMachine, ConnectionState, Failure};
 
+/// Where camera passwords are kept (the OS keychain; an in-memory store in tests), shared by
+/// the camera tasks and the UI's background jobs.
+#[derive(Clone)]
+pub struct SharedSecrets(pub Arc<dyn SecretStore + Send + Sync>);
+
+impl std::fmt::Debug for SharedSecrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SharedSecrets")
+    }
+}
+
 /// What to connect to.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct CameraSpec {
     pub name: String,
     pub url: String,
+    /// A lower-resolution stream played while the tile is one of a grid; the main `url` plays
+    /// when it is maximized ([`CameraHandle::set_main_stream`]).
+    pub sub_url: Option<String>,
     pub transport: Transport,
+    /// Username and password known up front (a demo camera's, or a password typed for this
+    /// session when the keychain could not give it). Kept in memory only.
     pub credentials: Option<Credentials>,
+    /// The camera's id in the config file (`None` for the demo cameras): the key of its
+    /// password in `secrets`.
+    pub camera_id: Option<String>,
+    /// The configured username. Without `credentials`, its password is read from `secrets`
+    /// under `camera_id`, in the camera's task.
+    pub username: Option<String>,
+    pub secrets: Option<SharedSecrets>,
     /// `rtsps://`: the pinned certificate fingerprint, as written in the config.
     pub tls_fingerprint: Option<String>,
+}
+
+impl CameraSpec {
+    /// A configured camera, its password to be read from `secrets`.
+    pub fn from_config(camera: &CameraConfig, secrets: Option<SharedSecrets>) -> Self {
+        Self {
+            name: camera.name.clone(),
+            url: camera.url.clone(),
+            sub_url: camera.sub_url.clone().filter(|u| !u.trim().is_empty()),
+            transport: camera.transport,
+            credentials: None,
+            camera_id: Some(camera.id.clone()),
+            username: camera.username.clone(),
+            secrets,
+            tls_fingerprint: camera.tls_fingerprint.clone(),
+        }
+    }
+
+    /// The URL to play: the sub-stream in a grid when there is one, else the main stream.
+    pub fn url_for(&self, main: bool) -> &str {
+        match &self.sub_url {
+            Some(sub) if !main => sub,
+            _ => &self.url,
+        }
+    }
+}
+
+/// What a tile says when the keychain cannot give a camera's password. Never contains the
+/// password (the keychain's errors never do).
+pub fn keychain_problem(error: &KeychainError) -> String {
+    match error {
+        KeychainError::Locked { detail } => format!(
+            "keychain locked: unlock it and reconnect, or enter the password for this session \
+             ({detail})"
+        ),
+        KeychainError::Unavailable { detail } => format!(
+            "keychain unavailable: no Secret Service is running ({detail}); enter the \
+             password for this session"
+        ),
+        KeychainError::AccessDenied { detail } => {
+            format!("keychain access denied ({detail}); enter the password for this session")
+        }
+        KeychainError::Failed { detail } => {
+            format!("keychain failed ({detail}); enter the password for this session")
+        }
+    }
 }
 
 /// A snapshot of a camera for display.
@@ -52,6 +125,8 @@ pub struct CameraStatus {
     pub audio: Option<String>,
     /// The video stream's figures, refreshed every second while a session runs.
     pub stats: Option<StatsSnapshot>,
+    /// The keychain could not give the password: the tile offers "Enter password…".
+    pub password_needed: bool,
 }
 
 /// How long the stats history goes back (the stats panel plots it).
@@ -74,6 +149,8 @@ pub struct CameraHandle {
     slot: Arc<FrameSlot>,
     stop: watch::Sender<bool>,
     control: watch::Sender<Intent>,
+    /// `true`: play the main stream; `false`: the sub-stream, when the camera has one.
+    main_stream: watch::Sender<bool>,
     task: Option<JoinHandle<()>>,
 }
 
@@ -102,12 +179,17 @@ impl CameraHandle {
             untrusted_certificate: None,
             audio: None,
             stats: None,
+            password_needed: false,
         }));
         let history: StatsHistory = Arc::default();
         let (stop, stop_rx) = watch::channel(false);
         let (control, control_rx) = watch::channel(Intent::Play);
+        // Tiles start in a grid: the sub-stream.
+        let (main_stream, main_stream_rx) = watch::channel(false);
         let worker = CameraWorker {
             spec: spec.clone(),
+            credentials: None,
+            main_stream: main_stream_rx,
             status: status.clone(),
             slot: slot.clone(),
             repaint,
@@ -132,8 +214,20 @@ impl CameraHandle {
             slot,
             stop,
             control,
+            main_stream,
             task: Some(task),
         }
+    }
+
+    /// Plays the main stream (`true`, a maximized tile) or the sub-stream (`false`, a tile in a
+    /// grid). When that changes the URL, the session is torn down and the other stream played;
+    /// the tile keeps its last picture meanwhile. Does not wait.
+    pub fn set_main_stream(&self, main: bool) {
+        self.main_stream.send_if_modified(|current| {
+            let changed = *current != main;
+            *current = main;
+            changed
+        });
     }
 
     /// The stats of the last five minutes, for plots. Lock briefly.
@@ -188,6 +282,9 @@ impl Drop for CameraHandle {
 
 struct CameraWorker {
     spec: CameraSpec,
+    /// What the sessions authenticate with, resolved once when the task starts.
+    credentials: Option<Credentials>,
+    main_stream: watch::Receiver<bool>,
     status: Arc<Mutex<CameraStatus>>,
     slot: Arc<FrameSlot>,
     repaint: Repaint,
@@ -208,6 +305,26 @@ const TEARDOWN_TIMEOUT: Duration = Duration::from_secs(2);
 impl CameraWorker {
     /// `run_once` until stopped, with back-off between attempts.
     async fn run(mut self) {
+        let mut stop = self.stop.clone();
+        let credentials = tokio::select! {
+            c = self.resolve_credentials() => c,
+            _ = stopped(&mut stop) => Ok(None),
+        };
+        match credentials {
+            Ok(credentials) => self.credentials = credentials,
+            Err(e) => {
+                let message = keychain_problem(&e);
+                tracing::warn!(camera = %self.spec.name, "{message}");
+                if let Ok(mut s) = self.status.lock() {
+                    s.password_needed = true;
+                }
+                self.machine
+                    .on_failure(Instant::now(), Failure::Permanent(message.clone()), 0.0);
+                self.publish_state(Some(message));
+                stopped(&mut stop).await;
+                return;
+            }
+        }
         loop {
             let mut stop = self.stop.clone();
             if *self.stop.borrow() {
@@ -270,16 +387,46 @@ impl CameraWorker {
         tracing::info!(camera = %self.spec.name, "stopped");
     }
 
-    /// One session: connect, play, and pump packets until stopped (Ok) or it fails.
+    /// The credentials to connect with: the spec's, or the configured username with its
+    /// password from the secret store. The store is asked on a blocking thread: a keychain call
+    /// may wait on D-Bus or on an unlock prompt.
+    async fn resolve_credentials(&self) -> Result<Option<Credentials>, KeychainError> {
+        if let Some(credentials) = &self.spec.credentials {
+            return Ok(Some(credentials.clone()));
+        }
+        let Some(username) = self.spec.username.clone() else {
+            return Ok(None);
+        };
+        let password = match (&self.spec.secrets, &self.spec.camera_id) {
+            (Some(secrets), Some(id)) => {
+                let (secrets, id) = (secrets.0.clone(), id.clone());
+                tokio::task::spawn_blocking(move || secrets.load(&id))
+                    .await
+                    .map_err(|e| KeychainError::Failed {
+                        detail: e.to_string(),
+                    })??
+            }
+            _ => None,
+        };
+        Ok(Some(Credentials {
+            username,
+            password: password.map(|p| p.expose().to_owned()).unwrap_or_default(),
+        }))
+    }
+
+    /// One session: connect, play, and pump packets until stopped (Ok) or it fails. Also ends
+    /// (Ok, after TEARDOWN) when the tile switches between the main and the sub-stream.
     async fn run_once(&mut self) -> Result<(), RtspError> {
-        let url = CameraUrl::parse(&self.spec.url).map_err(|e| RtspError::new(Step::Url, e))?;
+        let main = *self.main_stream.borrow_and_update();
+        let url_text = self.spec.url_for(main).to_owned();
+        let url = CameraUrl::parse(&url_text).map_err(|e| RtspError::new(Step::Url, e))?;
         let pinned = match &self.spec.tls_fingerprint {
             Some(text) => Some(Fingerprint::parse(text).map_err(|e| RtspError::new(Step::Tls, e))?),
             None => None,
         };
         let opts = ClientOptions {
             transport: self.spec.transport,
-            credentials: self.spec.credentials.clone(),
+            credentials: self.credentials.clone(),
             timeout: Duration::from_secs(5),
             tls: TlsOptions {
                 pinned,
@@ -327,6 +474,7 @@ impl CameraWorker {
         let mut stats_tick = tokio::time::interval(STATS_EVERY);
         let mut stop = self.stop.clone();
         let mut control = self.control.clone();
+        let mut main_stream = self.main_stream.clone();
         loop {
             // Bring the session to what the user asked for: PAUSE, PLAY or TEARDOWN.
             while let Some(action) = self.controls.next_action() {
@@ -384,6 +532,18 @@ impl CameraWorker {
                     self.controls.set_intent(*control.borrow_and_update());
                     self.publish_state(None);
                 }
+                Ok(()) = main_stream.changed() => {
+                    let main = *main_stream.borrow_and_update();
+                    if self.spec.url_for(main) != url_text {
+                        let _ = tokio::time::timeout(TEARDOWN_TIMEOUT, session.teardown()).await;
+                        pipeline.finish();
+                        let which = if main { "main" } else { "sub" };
+                        tracing::info!(camera = %self.spec.name, "switching to the {which} stream");
+                        // The slot keeps the last picture until the other stream's first one.
+                        self.machine.on_retry();
+                        return Ok(());
+                    }
+                }
                 _ = check.tick() => {
                     let frames = stats.frames();
                     let now = Instant::now();
@@ -440,5 +600,98 @@ fn classify(error: &RtspError) -> Failure {
         (ErrorKind::Tls(_), _) => Failure::Permanent(message),
         (ErrorKind::Status { .. }, _) => Failure::Refused(message),
         _ => Failure::Transient(message),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::credentials::MemorySecrets;
+    use crate::demo::{DemoOptions, DemoServer};
+
+    /// Waits (at most 15 s) until `done` holds for the camera.
+    fn wait_for(camera: &CameraHandle, what: &str, done: impl Fn(&CameraHandle) -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while !done(camera) {
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}: {:?}",
+                camera.status()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    #[test]
+    fn maximizing_switches_to_the_main_stream_and_back_keeping_the_picture() {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let server = runtime
+            .block_on(DemoServer::start(DemoOptions {
+                port: 0,
+                cameras: 1,
+                width: 320,
+                height: 240,
+                ..DemoOptions::default()
+            }))
+            .unwrap();
+        // The sub-stream is a port where nothing listens, so which one plays is plain to see.
+        let spec = CameraSpec {
+            name: "Door".into(),
+            url: server.camera_url(0),
+            sub_url: Some("rtsp://127.0.0.1:9/sub".into()),
+            ..CameraSpec::default()
+        };
+        let camera = CameraHandle::spawn(
+            runtime.handle(),
+            1,
+            spec,
+            Duration::ZERO,
+            Arc::new(|| {}),
+            Arc::default(),
+        );
+        wait_for(&camera, "the sub-stream to fail", |c| {
+            c.status().last_error.is_some()
+        });
+        assert_eq!(camera.slot().generation(), 0);
+        camera.set_main_stream(true);
+        wait_for(&camera, "pictures from the main stream", |c| {
+            c.status().state == ConnectionState::Playing && c.slot().generation() > 0
+        });
+        camera.set_main_stream(false);
+        wait_for(&camera, "the switch back", |c| {
+            c.status().state != ConnectionState::Playing
+        });
+        assert!(camera.slot().latest().0.is_some(), "the last picture stays");
+        drop(camera);
+        drop(server);
+    }
+
+    #[test]
+    fn a_locked_keychain_fails_the_tile_with_a_way_out() {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let spec = CameraSpec {
+            name: "Door".into(),
+            url: "rtsp://127.0.0.1:9/live".into(),
+            camera_id: Some("0123456789abcdef".into()),
+            username: Some("admin".into()),
+            secrets: Some(SharedSecrets(Arc::new(MemorySecrets::locked()))),
+            ..CameraSpec::default()
+        };
+        let camera = CameraHandle::spawn(
+            runtime.handle(),
+            1,
+            spec,
+            Duration::ZERO,
+            Arc::new(|| {}),
+            Arc::default(),
+        );
+        wait_for(&camera, "the keychain error", |c| {
+            c.status().password_needed
+        });
+        let status = camera.status();
+        let ConnectionState::Failed { reason } = &status.state else {
+            panic!("{status:?}");
+        };
+        assert!(reason.starts_with("keychain locked: "), "{reason}");
     }
 }

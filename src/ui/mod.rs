@@ -1,23 +1,33 @@
 //! The camera wall: a thin egui layer over the camera workers. It reads status snapshots and
 //! the newest frame of each camera, and sends commands; it never waits on network, decode or
-//! keychain. Frames are drawn by `render` as YUV textures.
+//! keychain (those run as [`jobs::Job`]s). Frames are drawn by `render` as YUV textures.
 
+mod camera_dialog;
+mod jobs;
+mod layout;
+mod snapshot;
 mod stats_panel;
 mod tile;
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use eframe::egui;
 
 use crate::audio_out::AudioRouter;
 use crate::camera::control::Intent;
-use crate::camera::{CameraHandle, CameraSpec, STATS_EVERY, STATS_HISTORY};
-use crate::config::UiState;
+use crate::camera::{CameraHandle, CameraSpec, SharedSecrets, STATS_EVERY, STATS_HISTORY};
+use crate::cameras;
+use crate::config::{CameraConfig, Config, UiState};
 use crate::demo::DemoServer;
 use crate::stats::{LatencyKind, StatsSnapshot};
+use camera_dialog::{
+    CameraDialog, ConfirmRemove, DialogEnv, DialogMode, DialogOutcome, PasswordPrompt,
+    PromptOutcome,
+};
+use jobs::{Job, Poll};
 
 /// Everything the window starts with, prepared before it opens.
 pub struct AppSetup {
@@ -30,6 +40,8 @@ pub struct AppSetup {
     pub config_path: Option<PathBuf>,
     pub ui_state_path: Option<PathBuf>,
     pub ui_state: UiState,
+    /// Where camera passwords are kept: the OS keychain (an in-memory store in tests).
+    pub secrets: SharedSecrets,
 }
 
 /// Delay between the starts of consecutive cameras, and its cap.
@@ -80,9 +92,36 @@ pub struct VedetteApp {
     /// Which camera is heard; all start muted.
     audio: Arc<AudioRouter>,
     repaint: Arc<dyn Fn() + Send + Sync>,
-    /// The outcome of the last "Trust this certificate", shown in the toolbar.
-    trust_message: Option<String>,
+    /// The outcome of the last action that reports one ("Trust this certificate", import,
+    /// export, snapshot, remove), shown in the toolbar.
+    notice: Option<String>,
+    secrets: SharedSecrets,
+    /// The id the next tile gets (tile ids key textures and the audio router).
+    next_tile: u64,
+    /// The page of the grid shown when there are more cameras than the grid holds.
+    page: usize,
+    tour: layout::Tour,
+    dialog: Option<CameraDialog>,
+    password_prompt: Option<PasswordPrompt>,
+    confirm_remove: Option<ConfirmRemove>,
+    /// Background work that reports back: remove, import, export, snapshots.
+    chores: Vec<Job<ChoreDone>>,
 }
+
+/// What a background chore reports back to the wall.
+enum ChoreDone {
+    /// Nothing to say (a file dialog was cancelled).
+    Nothing,
+    /// A line for the toolbar.
+    Said(String),
+    /// The camera of this tile was removed from the config and the keychain.
+    Removed { tile: u64, camera: String },
+    /// Cameras were imported; the config as it is now.
+    Imported { message: String, config: Config },
+}
+
+/// The payload of a tile being dragged: its index on the wall.
+struct DraggedTile(usize);
 
 /// What each tile actually showed, measured where the picture is shown: pictures per second on
 /// screen and the time from a picture's last packet arriving to the UI drawing it. The counts
@@ -125,6 +164,25 @@ impl ShownFrames {
             since: now,
             last_sample: now,
             tiles: (0..tiles).map(|_| ShownTile::default()).collect(),
+        }
+    }
+
+    /// A tile was added at the end of the wall.
+    fn push(&mut self) {
+        self.tiles.push(ShownTile::default());
+    }
+
+    /// Tile `index` was removed.
+    fn remove(&mut self, index: usize) {
+        if index < self.tiles.len() {
+            self.tiles.remove(index);
+        }
+    }
+
+    /// Tiles `a` and `b` traded places.
+    fn swap(&mut self, a: usize, b: usize) {
+        if a < self.tiles.len() && b < self.tiles.len() {
+            self.tiles.swap(a, b);
         }
     }
 
@@ -300,33 +358,24 @@ impl VedetteApp {
         if let Some(rs) = &render_state {
             crate::render::install(rs);
         }
-        add_arrow_fallback(&cc.egui_ctx);
-        let ctx = cc.egui_ctx.clone();
+        let app = Self::with_context(&cc.egui_ctx, render_state, setup);
+        close_on_signal(app.runtime.handle(), cc.egui_ctx.clone());
+        app
+    }
+
+    /// The app on an egui context of its own making, e.g. a test harness's; without a wgpu
+    /// render state, tiles draw no video (everything else works).
+    pub fn with_context(
+        ctx: &egui::Context,
+        render_state: Option<egui_wgpu::RenderState>,
+        setup: AppSetup,
+    ) -> Self {
+        add_arrow_fallback(ctx);
+        let ctx = ctx.clone();
         let repaint: Arc<dyn Fn() + Send + Sync> = Arc::new(move || ctx.request_repaint());
-        let app_repaint = repaint.clone();
-        let handle = setup.runtime.handle().clone();
-        let count = setup.cameras.len();
-        let audio = Arc::new(AudioRouter::default());
-        let cameras = setup
-            .cameras
-            .into_iter()
-            .enumerate()
-            .map(|(i, spec)| {
-                let delay = (STAGGER * i as u32).min(MAX_STAGGER);
-                CameraHandle::spawn(
-                    &handle,
-                    i as u64,
-                    spec,
-                    delay,
-                    repaint.clone(),
-                    audio.clone(),
-                )
-            })
-            .collect();
-        close_on_signal(&handle, cc.egui_ctx.clone());
-        Self {
+        let mut app = Self {
             runtime: setup.runtime,
-            cameras,
+            cameras: Vec::new(),
             demo_mode: setup.demo.is_some(),
             _demo: setup.demo,
             config_error: setup.config_error,
@@ -338,11 +387,152 @@ impl VedetteApp {
             render_state,
             started: Instant::now(),
             first_frame_logged: false,
-            shown: ShownFrames::new(count),
-            audio,
-            repaint: app_repaint,
-            trust_message: None,
+            shown: ShownFrames::new(0),
+            audio: Arc::new(AudioRouter::default()),
+            repaint,
+            notice: None,
+            secrets: setup.secrets,
+            next_tile: 0,
+            page: 0,
+            tour: layout::Tour::new(Instant::now()),
+            dialog: None,
+            password_prompt: None,
+            confirm_remove: None,
+            chores: Vec::new(),
+        };
+        let ids: Vec<Option<&str>> = setup
+            .cameras
+            .iter()
+            .map(|s| s.camera_id.as_deref())
+            .collect();
+        let order = layout::ordered(&ids, &app.ui_state.camera_order);
+        let mut specs: Vec<Option<CameraSpec>> = setup.cameras.into_iter().map(Some).collect();
+        for (i, index) in order.into_iter().enumerate() {
+            if let Some(spec) = specs.get_mut(index).and_then(Option::take) {
+                let delay = (STAGGER * i as u32).min(MAX_STAGGER);
+                app.add_tile(spec, delay);
+            }
         }
+        app
+    }
+
+    /// Starts a camera and puts its tile at the end of the wall.
+    fn add_tile(&mut self, spec: CameraSpec, delay: Duration) {
+        let handle = self.spawn_camera(spec, delay);
+        self.cameras.push(handle);
+        self.shown.push();
+    }
+
+    fn spawn_camera(&mut self, spec: CameraSpec, delay: Duration) -> CameraHandle {
+        let id = self.next_tile;
+        self.next_tile += 1;
+        CameraHandle::spawn(
+            self.runtime.handle(),
+            id,
+            spec,
+            delay,
+            self.repaint.clone(),
+            self.audio.clone(),
+        )
+    }
+
+    /// Restarts tile `index` with `spec` (edited, a pinned certificate, a typed password):
+    /// the old session is torn down in the background.
+    fn replace_tile(&mut self, index: usize, spec: CameraSpec) {
+        if index >= self.cameras.len() {
+            return;
+        }
+        let handle = self.spawn_camera(spec, Duration::ZERO);
+        let old = std::mem::replace(&mut self.cameras[index], handle);
+        if self.audio.is_audible(old.id) {
+            self.audio.set_audible(Some(self.cameras[index].id));
+        }
+        self.forget_textures(old.id);
+    }
+
+    /// Drops the tile with this id; dropping its handle sends TEARDOWN.
+    fn remove_tile(&mut self, tile: u64) {
+        let Some(index) = self.cameras.iter().position(|c| c.id == tile) else {
+            return;
+        };
+        let old = self.cameras.remove(index);
+        self.shown.remove(index);
+        if self.audio.is_audible(old.id) {
+            self.audio.set_audible(None);
+        }
+        self.forget_textures(old.id);
+        self.maximized = None;
+        self.selected = self.selected.min(self.cameras.len().saturating_sub(1));
+        self.remember_order();
+    }
+
+    fn forget_textures(&self, tile: u64) {
+        if let Some(rs) = &self.render_state {
+            crate::render::forget_tile(rs, tile);
+        }
+    }
+
+    /// The tile order, as camera ids, into the window state (saved on exit).
+    fn remember_order(&mut self) {
+        self.ui_state.camera_order = self
+            .cameras
+            .iter()
+            .filter_map(|c| c.spec().camera_id.clone())
+            .collect();
+    }
+
+    /// Tiles `a` and `b` trade places (a tile dragged onto another).
+    fn swap_tiles(&mut self, a: usize, b: usize) {
+        if a == b || a >= self.cameras.len() || b >= self.cameras.len() {
+            return;
+        }
+        self.cameras.swap(a, b);
+        self.shown.swap(a, b);
+        self.selected = b;
+        self.remember_order();
+    }
+
+    /// The configured cameras after a save or an import: the demo wall gives way to them, and
+    /// each camera not on the wall yet gets a tile.
+    fn adopt_config(&mut self, config: &Config) {
+        for camera in &config.cameras {
+            self.adopt_camera(camera);
+        }
+    }
+
+    fn adopt_camera(&mut self, camera: &CameraConfig) {
+        if self.demo_mode {
+            // The demo cameras were only there until a real one was added.
+            let demo: Vec<u64> = self.cameras.iter().map(|c| c.id).collect();
+            demo.into_iter().for_each(|tile| self.remove_tile(tile));
+            self._demo = None;
+            self.demo_mode = false;
+        }
+        let on_wall = self
+            .cameras
+            .iter()
+            .any(|c| c.spec().camera_id.as_deref() == Some(camera.id.as_str()));
+        if !on_wall {
+            self.add_tile(
+                CameraSpec::from_config(camera, Some(self.secrets.clone())),
+                Duration::ZERO,
+            );
+            self.remember_order();
+        }
+    }
+
+    /// What the config says about tile `index`, from its spec (no disk read).
+    fn tile_config(&self, index: usize) -> Option<CameraConfig> {
+        let spec = self.cameras.get(index)?.spec();
+        Some(CameraConfig {
+            name: spec.name.clone(),
+            id: spec.camera_id.clone()?,
+            url: spec.url.clone(),
+            transport: spec.transport,
+            username: spec.username.clone(),
+            sub_url: spec.sub_url.clone(),
+            tls_fingerprint: spec.tls_fingerprint.clone(),
+        })
     }
 
     /// Pins the certificate camera `index` presented, in the config file, and reconnects it.
@@ -361,24 +551,246 @@ impl VedetteApp {
         match crate::config::pin_fingerprint(&path, &spec.name, &fingerprint) {
             Ok(()) => {
                 tracing::info!(camera = %spec.name, %fingerprint, "certificate pinned");
-                self.trust_message = Some(format!(
+                self.notice = Some(format!(
                     "{}: trusted the certificate {fingerprint}",
                     spec.name
                 ));
                 spec.tls_fingerprint = Some(fingerprint);
-                let id = camera.id;
-                let handle = self.runtime.handle().clone();
-                self.cameras[index] = CameraHandle::spawn(
-                    &handle,
-                    id,
-                    spec,
-                    Duration::ZERO,
-                    self.repaint.clone(),
-                    self.audio.clone(),
-                );
+                self.replace_tile(index, spec);
             }
             Err(e) => {
-                self.trust_message = Some(format!("Could not pin the certificate: {e}"));
+                self.notice = Some(format!("Could not pin the certificate: {e}"));
+            }
+        }
+    }
+
+    /// Runs a tile's context-menu action.
+    fn tile_action(&mut self, index: usize, action: tile::TileAction) {
+        self.selected = index;
+        match action {
+            tile::TileAction::Edit => {
+                if let Some(camera) = self.tile_config(index) {
+                    self.dialog = Some(CameraDialog::edit(&camera));
+                }
+            }
+            tile::TileAction::Remove => {
+                if let Some(camera) = self.cameras.get(index) {
+                    self.confirm_remove = Some(ConfirmRemove {
+                        tile: camera.id,
+                        camera: camera.name.clone(),
+                    });
+                }
+            }
+            tile::TileAction::Snapshot => self.snapshot(index),
+        }
+    }
+
+    /// Saves tile `index`'s newest picture as PNG where the user says (a save dialog), on a
+    /// worker thread: full decoded size, converted to RGB with the shader's maths.
+    fn snapshot(&mut self, index: usize) {
+        let Some(camera) = self.cameras.get(index) else {
+            return;
+        };
+        let name = camera.name.clone();
+        let Some(frame) = camera.slot().latest().0 else {
+            self.notice = Some(format!("{name}: no picture to save yet"));
+            return;
+        };
+        let file_name = snapshot::default_file_name(&name, SystemTime::now());
+        let job = Job::blocking(self.runtime.handle(), &self.repaint, move || {
+            let Some(path) = rfd::FileDialog::new()
+                .set_title(format!("Save a snapshot of {name}"))
+                .set_file_name(&file_name)
+                .add_filter("PNG image", &["png"])
+                .save_file()
+            else {
+                return ChoreDone::Nothing;
+            };
+            match snapshot::save_png(&frame, &path) {
+                Ok((w, h)) => ChoreDone::Said(format!(
+                    "Snapshot of {name} saved to {} ({w}×{h})",
+                    path.display()
+                )),
+                Err(e) => ChoreDone::Said(format!("Snapshot of {name} not saved: {e}")),
+            }
+        });
+        self.chores.push(job);
+    }
+
+    /// "Import…": a file chosen in a dialog, its cameras added (`cameras::import_file`).
+    fn import_cameras(&mut self) {
+        let Some(path) = self.config_path.clone() else {
+            return;
+        };
+        let secrets = self.secrets.clone();
+        let job = Job::blocking(self.runtime.handle(), &self.repaint, move || {
+            let Some(file) = rfd::FileDialog::new()
+                .set_title("Import cameras")
+                .add_filter("Cameras (TOML)", &["toml"])
+                .pick_file()
+            else {
+                return ChoreDone::Nothing;
+            };
+            let imported = cameras::import_file(&path, &file, &*secrets.0)
+                .and_then(|report| Ok((report, Config::load(&path)?)));
+            match imported {
+                Ok((report, config)) => ChoreDone::Imported {
+                    message: format!(
+                        "Imported {} camera(s) from {} ({} already there, {} password(s) moved \
+                         to the keychain)",
+                        report.added.len() + report.renamed.len(),
+                        file.display(),
+                        report.skipped.len(),
+                        report.passwords_stored
+                    ),
+                    config,
+                },
+                Err(e) => ChoreDone::Said(format!("Import failed, nothing was changed: {e}")),
+            }
+        });
+        self.chores.push(job);
+    }
+
+    /// "Export…": the cameras, without passwords, to a file chosen in a dialog.
+    fn export_cameras(&mut self) {
+        let Some(path) = self.config_path.clone() else {
+            return;
+        };
+        let job = Job::blocking(self.runtime.handle(), &self.repaint, move || {
+            let Some(file) = rfd::FileDialog::new()
+                .set_title("Export cameras (no passwords)")
+                .set_file_name("vedette-cameras.toml")
+                .add_filter("Cameras (TOML)", &["toml"])
+                .save_file()
+            else {
+                return ChoreDone::Nothing;
+            };
+            match cameras::export_file(&path, &file) {
+                Ok(n) => ChoreDone::Said(format!(
+                    "Exported {n} camera(s) to {} (no passwords)",
+                    file.display()
+                )),
+                Err(e) => ChoreDone::Said(format!("Export failed: {e}")),
+            }
+        });
+        self.chores.push(job);
+    }
+
+    /// Removes a camera from the config and the keychain in the background; its tile goes
+    /// once that succeeded.
+    fn remove_camera(&mut self, tile: u64, name: String) {
+        let Some(path) = self.config_path.clone() else {
+            return;
+        };
+        let secrets = self.secrets.clone();
+        let job =
+            Job::blocking(
+                self.runtime.handle(),
+                &self.repaint,
+                move || match cameras::remove_camera(&path, &name, &*secrets.0) {
+                    Ok(_) => ChoreDone::Removed { tile, camera: name },
+                    Err(e) => ChoreDone::Said(format!("Not removed, nothing was changed: {e}")),
+                },
+            );
+        self.chores.push(job);
+    }
+
+    /// Takes in what background chores finished.
+    fn poll_chores(&mut self) {
+        let mut done = Vec::new();
+        self.chores.retain(|job| match job.poll() {
+            Poll::Pending => true,
+            Poll::Done(outcome) => {
+                done.push(outcome);
+                false
+            }
+            Poll::Lost => {
+                done.push(ChoreDone::Said("A background task failed.".to_owned()));
+                false
+            }
+        });
+        for outcome in done {
+            match outcome {
+                ChoreDone::Nothing => {}
+                ChoreDone::Said(message) => self.notice = Some(message),
+                ChoreDone::Removed { tile, camera } => {
+                    self.remove_tile(tile);
+                    self.notice = Some(format!("Removed {camera:?} and its password."));
+                }
+                ChoreDone::Imported { message, config } => {
+                    self.adopt_config(&config);
+                    self.notice = Some(message);
+                }
+            }
+        }
+    }
+
+    /// The dialogs that are open, and what they decided.
+    fn dialogs_ui(&mut self, ctx: &egui::Context) {
+        if let Some(dialog) = &mut self.dialog {
+            let env = DialogEnv {
+                runtime: self.runtime.handle(),
+                repaint: &self.repaint,
+                secrets: &self.secrets,
+                config_path: self.config_path.as_ref(),
+            };
+            match dialog.show(ctx, &env) {
+                DialogOutcome::Open => {}
+                DialogOutcome::Cancelled => self.dialog = None,
+                DialogOutcome::Saved(camera) => {
+                    let mode = dialog.mode().clone();
+                    self.dialog = None;
+                    self.camera_saved(&camera, &mode);
+                }
+            }
+        }
+        if let Some(prompt) = &mut self.password_prompt {
+            match prompt.show(ctx) {
+                PromptOutcome::Open => {}
+                PromptOutcome::Cancelled => self.password_prompt = None,
+                PromptOutcome::Use(credentials) => {
+                    let tile = prompt.tile;
+                    self.password_prompt = None;
+                    if let Some(index) = self.cameras.iter().position(|c| c.id == tile) {
+                        let mut spec = self.cameras[index].spec().clone();
+                        spec.credentials = Some(credentials);
+                        self.replace_tile(index, spec);
+                    }
+                }
+            }
+        }
+        if let Some(confirm) = &self.confirm_remove {
+            match confirm.show(ctx) {
+                None => {}
+                Some(false) => self.confirm_remove = None,
+                Some(true) => {
+                    let (tile, name) = (confirm.tile, confirm.camera.clone());
+                    self.confirm_remove = None;
+                    self.remove_camera(tile, name);
+                }
+            }
+        }
+    }
+
+    /// A camera was saved by the dialog: a new one gets a tile (selected, its page shown), an
+    /// edited one restarts with its new settings.
+    fn camera_saved(&mut self, camera: &CameraConfig, mode: &DialogMode) {
+        let spec = CameraSpec::from_config(camera, Some(self.secrets.clone()));
+        let index = self
+            .cameras
+            .iter()
+            .position(|c| c.spec().camera_id.as_deref() == Some(camera.id.as_str()));
+        match (mode, index) {
+            (DialogMode::Edit { .. }, Some(index)) => {
+                self.replace_tile(index, spec);
+                self.notice = Some(format!("Saved {:?}.", camera.name));
+            }
+            _ => {
+                self.adopt_camera(camera);
+                self.selected = self.cameras.len().saturating_sub(1);
+                let per_page = self.columns() * self.columns();
+                self.page = self.selected / per_page;
+                self.notice = Some(format!("Added {:?}.", camera.name));
             }
         }
     }
@@ -407,10 +819,61 @@ impl VedetteApp {
             .clamp(1, MAX_COLUMNS)
     }
 
+    fn per_page(&self) -> usize {
+        self.columns() * self.columns()
+    }
+
+    fn page_count(&self) -> usize {
+        layout::page_count(self.cameras.len(), self.per_page())
+    }
+
+    /// Shows the page `delta` pages away (wrapping); the selection moves onto it.
+    fn turn_page(&mut self, delta: isize) {
+        self.page = layout::turn_page(self.page, delta, self.page_count());
+        let on_page = layout::page_range(self.page, self.cameras.len(), self.per_page());
+        if !on_page.contains(&self.selected) {
+            self.selected = on_page.start;
+        }
+        self.tour.restart(Instant::now());
+    }
+
+    /// Tour mode: the next page when its time is up.
+    fn tour_tick(&mut self, ctx: &egui::Context) {
+        if !self.ui_state.tour || self.page_count() < 2 || self.maximized.is_some() {
+            self.tour.restart(Instant::now());
+            return;
+        }
+        let every = Duration::from_secs(u64::from(self.tour_seconds()));
+        let (turn, next) = self.tour.tick(Instant::now(), every);
+        if turn {
+            self.page = layout::turn_page(self.page, 1, self.page_count());
+            let on_page = layout::page_range(self.page, self.cameras.len(), self.per_page());
+            self.selected = on_page.start;
+        }
+        ctx.request_repaint_after(next);
+    }
+
+    fn tour_seconds(&self) -> u32 {
+        self.ui_state
+            .tour_seconds
+            .unwrap_or(layout::DEFAULT_TOUR_SECONDS)
+            .clamp(2, 3600)
+    }
+
     fn handle_keys(&mut self, ctx: &egui::Context) {
         let count = self.cameras.len();
         let columns = self.columns();
+        let on_page = layout::page_range(self.page, count, self.per_page());
+        let mut page_delta = 0;
+        // Ctrl+S (Cmd+S on macOS) first: S alone stops the camera.
+        let snapshot = ctx.input_mut(|i| i.consume_key(egui::Modifiers::COMMAND, egui::Key::S));
         ctx.input(|i| {
+            if i.key_pressed(egui::Key::PageDown) {
+                page_delta += 1;
+            }
+            if i.key_pressed(egui::Key::PageUp) {
+                page_delta -= 1;
+            }
             if i.key_pressed(egui::Key::Enter) && count > 0 {
                 self.maximized = match self.maximized {
                     Some(_) => None,
@@ -430,13 +893,19 @@ impl VedetteApp {
                 for (key, delta) in moves {
                     if i.key_pressed(key) {
                         let next = self.selected as isize + delta;
-                        if (0..count as isize).contains(&next) {
+                        if next >= 0 && on_page.contains(&(next as usize)) {
                             self.selected = next as usize;
                         }
                     }
                 }
             }
         });
+        if page_delta != 0 && self.maximized.is_none() {
+            self.turn_page(page_delta);
+        }
+        if snapshot {
+            self.snapshot(self.maximized.unwrap_or(self.selected));
+        }
         // Space and S act on the maximized or selected tile.
         let target = self.maximized.unwrap_or(self.selected);
         if let Some(camera) = self.cameras.get(target) {
@@ -463,8 +932,34 @@ impl VedetteApp {
     }
 
     fn toolbar_ui(&mut self, ui: &mut egui::Ui) {
-        ui.horizontal(|ui| {
+        ui.horizontal_wrapped(|ui| {
             ui.strong("Vedette");
+            ui.separator();
+            let no_config = "No config directory on this system: start with --config PATH";
+            let can_write = self.config_path.is_some();
+            if ui
+                .add_enabled(can_write, egui::Button::new("Add camera…"))
+                .on_disabled_hover_text(no_config)
+                .clicked()
+            {
+                self.dialog = Some(CameraDialog::add());
+            }
+            if ui
+                .add_enabled(can_write, egui::Button::new("Import…"))
+                .on_hover_text("Add the cameras of a file (credentials go to the keychain)")
+                .on_disabled_hover_text(no_config)
+                .clicked()
+            {
+                self.import_cameras();
+            }
+            if ui
+                .add_enabled(can_write, egui::Button::new("Export…"))
+                .on_hover_text("Write the cameras to a file, without passwords")
+                .on_disabled_hover_text(no_config)
+                .clicked()
+            {
+                self.export_cameras();
+            }
             ui.separator();
             let current = match self.ui_state.columns {
                 None => "Auto".to_owned(),
@@ -513,21 +1008,52 @@ impl VedetteApp {
             if self.maximized.is_some() && ui.button("Back to the wall (Esc)").clicked() {
                 self.maximized = None;
             }
+            let pages = self.page_count();
+            if pages > 1 && self.maximized.is_none() {
+                ui.separator();
+                if ui
+                    .button("◀")
+                    .on_hover_text("Previous page (Page Up)")
+                    .clicked()
+                {
+                    self.turn_page(-1);
+                }
+                ui.label(format!("page {}/{pages}", self.page.min(pages - 1) + 1));
+                if ui
+                    .button("▶")
+                    .on_hover_text("Next page (Page Down)")
+                    .clicked()
+                {
+                    self.turn_page(1);
+                }
+                ui.toggle_value(&mut self.ui_state.tour, "Tour")
+                    .on_hover_text("Show each page in turn");
+                let mut seconds = self.tour_seconds();
+                let label = ui.label("every");
+                if ui
+                    .add(
+                        egui::DragValue::new(&mut seconds)
+                            .range(2..=3600)
+                            .suffix(" s"),
+                    )
+                    .labelled_by(label.id)
+                    .changed()
+                {
+                    self.ui_state.tour_seconds = Some(seconds);
+                }
+            }
         });
         if self.demo_mode {
-            let path = self
-                .config_path
-                .as_ref()
-                .map_or_else(|| "the config file".to_owned(), |p| p.display().to_string());
             ui.label(
-                egui::RichText::new(format!(
-                    "These are built-in demo cameras. To add your own, put [[cameras]] entries \
-                     (name = \"Door\", url = \"rtsp://host/path\") in {path} and restart."
-                ))
+                egui::RichText::new(
+                    "These are built-in demo cameras. \"Add camera…\" adds your own (the demo \
+                     cameras then make way for it), or put [[cameras]] entries in the config \
+                     file.",
+                )
                 .color(egui::Color32::from_rgb(240, 200, 80)),
             );
         }
-        if let Some(message) = &self.trust_message {
+        if let Some(message) = &self.notice {
             ui.label(message.as_str());
         }
         if let (Some(error), Some(_)) = (self.audio.error(), self.audio.audible()) {
@@ -548,7 +1074,7 @@ impl VedetteApp {
         let area = ui.available_rect_before_wrap();
         if self.cameras.is_empty() {
             ui.centered_and_justified(|ui| {
-                ui.label("No cameras. Add [[cameras]] entries to the config file.");
+                ui.label("No cameras. \"Add camera…\" in the toolbar adds one.");
             });
             return;
         }
@@ -572,17 +1098,20 @@ impl VedetteApp {
             if out.trust_certificate {
                 self.trust_certificate(index);
             }
+            self.tile_extras(index, &response, &out);
             if response.double_clicked() {
                 self.maximized = None;
             }
             return;
         }
         let columns = self.columns();
-        let visible = self.cameras.len().min(columns * columns);
-        let rows = visible.div_ceil(columns).max(1);
+        let on_page = layout::page_range(self.page, self.cameras.len(), columns * columns);
+        self.page = on_page.start / (columns * columns);
+        let rows = on_page.len().div_ceil(columns).max(1);
         let cell = egui::vec2(area.width() / columns as f32, area.height() / rows as f32);
-        for index in 0..visible {
-            let (row, col) = (index / columns, index % columns);
+        for index in on_page.clone() {
+            let slot = index - on_page.start;
+            let (row, col) = (slot / columns, slot % columns);
             let min = area.min + egui::vec2(col as f32 * cell.x, row as f32 * cell.y);
             let rect = egui::Rect::from_min_size(min, cell).shrink(1.0);
             let view = self.tile_view(index, index == self.selected, now);
@@ -605,12 +1134,49 @@ impl VedetteApp {
             if out.trust_certificate {
                 self.trust_certificate(index);
             }
+            self.tile_extras(index, &response, &out);
+            // Drag a tile onto another to swap them.
+            response.dnd_set_drag_payload(DraggedTile(index));
+            if response
+                .dnd_hover_payload::<DraggedTile>()
+                .is_some_and(|from| from.0 != index)
+            {
+                ui.painter().rect_stroke(
+                    rect.shrink(2.0),
+                    0.0,
+                    egui::Stroke::new(3.0, egui::Color32::from_rgb(240, 200, 80)),
+                    egui::StrokeKind::Inside,
+                );
+            }
+            if let Some(from) = response.dnd_release_payload::<DraggedTile>() {
+                self.swap_tiles(from.0, index);
+            }
             if response.clicked() {
                 self.selected = index;
             }
             if response.double_clicked() {
                 self.selected = index;
                 self.maximized = Some(index);
+            }
+        }
+    }
+
+    /// What tile `index` offers beyond play controls: its context menu and "Enter password…".
+    fn tile_extras(&mut self, index: usize, response: &egui::Response, out: &tile::TileOutput) {
+        let configured = self
+            .cameras
+            .get(index)
+            .is_some_and(|c| c.spec().camera_id.is_some());
+        let mut action = None;
+        response.context_menu(|ui| action = tile::tile_menu_ui(ui, configured));
+        if let Some(action) = action {
+            self.tile_action(index, action);
+        }
+        if out.enter_password {
+            if let Some(camera) = self.cameras.get(index) {
+                let username = camera.spec().username.clone().unwrap_or_default();
+                self.password_prompt =
+                    Some(PasswordPrompt::new(camera.id, &camera.name, &username));
             }
         }
     }
@@ -671,10 +1237,20 @@ impl VedetteApp {
     }
 }
 
-impl eframe::App for VedetteApp {
-    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+impl VedetteApp {
+    /// One frame of the whole window: toolbar, wall, stats panel and dialogs. (What
+    /// [`eframe::App::ui`] runs; tests run it in an `egui_kittest` harness.)
+    pub fn frame_ui(&mut self, ui: &mut egui::Ui) {
         let ctx = ui.ctx().clone();
-        self.handle_keys(&ctx);
+        self.poll_chores();
+        let dialog_open = self.dialog.is_some()
+            || self.password_prompt.is_some()
+            || self.confirm_remove.is_some();
+        // Keys typed into a text field (or meant for a dialog) are not wall commands.
+        if !dialog_open && !ctx.egui_wants_keyboard_input() {
+            self.handle_keys(&ctx);
+        }
+        self.tour_tick(&ctx);
         if let Some(rect) = ctx.input(|i| i.viewport().inner_rect) {
             self.ui_state.window_size = Some([rect.width(), rect.height()]);
         }
@@ -689,6 +1265,11 @@ impl eframe::App for VedetteApp {
         egui::CentralPanel::default()
             .frame(egui::Frame::NONE)
             .show(ui, |ui| self.wall_ui(ui));
+        self.dialogs_ui(&ctx);
+        // A maximized tile plays the main stream, tiles in a grid their sub-stream.
+        for (index, camera) in self.cameras.iter().enumerate() {
+            camera.set_main_stream(self.maximized == Some(index));
+        }
         self.log_first_frame();
         self.shown.sample(Instant::now());
         self.shown.maybe_log();
@@ -696,13 +1277,8 @@ impl eframe::App for VedetteApp {
         ctx.request_repaint_after(Duration::from_secs(1));
     }
 
-    /// The wall's background is the clear colour, so nothing is painted under the tiles.
-    fn clear_color(&self, _visuals: &egui::Visuals) -> [f32; 4] {
-        egui::Color32::from_gray(8).to_normalized_gamma_f32()
-    }
-
-    fn on_exit(&mut self) {
-        // Tear every session down before the process ends (bounded: the UI is closing).
+    /// Tears every session down (bounded: the window is closing) and saves the window state.
+    pub fn shutdown(&mut self) {
         let tasks: Vec<_> = self
             .cameras
             .drain(..)
@@ -729,6 +1305,22 @@ impl eframe::App for VedetteApp {
                 tracing::warn!("could not save the window state to {}: {e}", path.display());
             }
         }
+    }
+}
+
+impl eframe::App for VedetteApp {
+    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        self.frame_ui(ui);
+    }
+
+    /// The wall's background is the clear colour, so nothing is painted under the tiles.
+    fn clear_color(&self, _visuals: &egui::Visuals) -> [f32; 4] {
+        egui::Color32::from_gray(8).to_normalized_gamma_f32()
+    }
+
+    fn on_exit(&mut self) {
+        // Tear every session down before the process ends.
+        self.shutdown();
     }
 }
 

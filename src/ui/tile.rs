@@ -1,5 +1,6 @@
 //! One tile: the video letterboxed to its aspect ratio, the camera name and its state in words,
-//! and on request the stream's live figures.
+//! and on request the stream's live figures. A tile is a button in the accessibility tree,
+//! named after its camera; it can be dragged onto another, and right-clicked for its menu.
 
 use std::time::Instant;
 
@@ -38,6 +39,45 @@ pub struct TileOutput {
     pub toggle_sound: bool,
     /// "Trust this certificate" was clicked.
     pub trust_certificate: bool,
+    /// "Enter password…" was clicked.
+    pub enter_password: bool,
+}
+
+/// What the tile's context menu asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TileAction {
+    Edit,
+    Remove,
+    Snapshot,
+}
+
+/// The tile's context menu (right click). `configured`: the camera is in the config file (a
+/// demo camera can be neither edited nor removed).
+pub fn tile_menu_ui(ui: &mut egui::Ui, configured: bool) -> Option<TileAction> {
+    let mut action = None;
+    let why = "A built-in demo camera: add your own with \"Add camera…\"";
+    if ui
+        .add_enabled(configured, egui::Button::new("Edit camera…"))
+        .on_disabled_hover_text(why)
+        .clicked()
+    {
+        action = Some(TileAction::Edit);
+    }
+    if ui
+        .add_enabled(configured, egui::Button::new("Remove camera"))
+        .on_disabled_hover_text(why)
+        .clicked()
+    {
+        action = Some(TileAction::Remove);
+    }
+    if ui
+        .button("Snapshot…")
+        .on_hover_text("Ctrl+S: save the picture as PNG")
+        .clicked()
+    {
+        action = Some(TileAction::Snapshot);
+    }
+    action
 }
 
 /// Draws a camera into `rect`. Returns the tile's response (click, double-click), where the
@@ -58,8 +98,11 @@ pub fn tile_ui(
     let response = ui.interact(
         rect,
         ui.scope_id().with(("tile", camera.id)),
-        egui::Sense::click(),
+        egui::Sense::click_and_drag(),
     );
+    response.widget_info(|| {
+        egui::WidgetInfo::selected(egui::Role::Button, true, selected, &camera.name)
+    });
     let painter = ui.painter_at(rect);
     let (frame, generation) = camera.slot().latest();
     let mut drawn_at = None;
@@ -187,6 +230,16 @@ pub fn tile_ui(
             egui::StrokeKind::Inside,
         );
     }
+    // The keychain could not give the password: offer to type it for this session.
+    let mut enter_password = false;
+    if status.password_needed {
+        let size = egui::vec2(150.0, 24.0);
+        let at = egui::Rect::from_center_size(rect.center(), size);
+        enter_password = ui
+            .put(at, egui::Button::new("Enter password…"))
+            .on_hover_text("Used for this session only, never stored")
+            .clicked();
+    }
     (
         response,
         TileOutput {
@@ -196,6 +249,7 @@ pub fn tile_ui(
             intent,
             toggle_sound,
             trust_certificate,
+            enter_password,
         },
     )
 }

@@ -1,0 +1,364 @@
+//! The wall driven through its accessibility tree with egui_kittest (no window, no GPU): add a
+//! camera through the dialog, swap two tiles by dragging, maximize one, turn pages, and type a
+//! password when the keychain is locked. The config lives in a temporary directory and the
+//! keychain is an in-memory store.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use egui_kittest::kittest::{NodeT as _, Queryable};
+use egui_kittest::Harness;
+
+use eframe::egui;
+use vedette::camera::{CameraSpec, SharedSecrets};
+use vedette::config::{legacy_camera_id, Config, UiState};
+use vedette::credentials::{MemorySecrets, SecretStore};
+use vedette::demo::{DemoOptions, DemoServer};
+use vedette::ui::{AppSetup, VedetteApp};
+
+const SIZE: egui::Vec2 = egui::vec2(1280.0, 720.0);
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("vedette-ui-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A config with `count` cameras named "Camera N" (with `user` as their username, if any) on
+/// a loopback port where nothing listens: their tiles say "reconnecting", which is all these
+/// tests need.
+fn write_config(dir: &Path, count: usize, user: Option<&str>) -> PathBuf {
+    let mut text = String::new();
+    for i in 1..=count {
+        text.push_str(&format!(
+            "[[cameras]]\nname = \"Camera {i}\"\nurl = \"rtsp://127.0.0.1:9/cam{i}\"\n"
+        ));
+        if let Some(user) = user {
+            text.push_str(&format!("username = \"{user}\"\n"));
+        }
+        text.push('\n');
+    }
+    let path = dir.join("config.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn setup(
+    config: &Path,
+    secrets: Arc<dyn SecretStore + Send + Sync>,
+    ui_state: UiState,
+) -> AppSetup {
+    let secrets = SharedSecrets(secrets);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let cameras = Config::load(config)
+        .unwrap()
+        .cameras
+        .iter()
+        .map(|c| CameraSpec::from_config(c, Some(secrets.clone())))
+        .collect();
+    AppSetup {
+        runtime,
+        cameras,
+        demo: None,
+        config_error: None,
+        config_path: Some(config.to_owned()),
+        ui_state_path: Some(UiState::path_for(config)),
+        ui_state,
+        secrets,
+    }
+}
+
+/// The app in a harness; it is built on the harness's own egui context at the first frame.
+fn harness(setup: AppSetup) -> Harness<'static, Option<VedetteApp>> {
+    let mut setup = Some(setup);
+    Harness::builder().with_size(SIZE).build_ui_state(
+        move |ui, app: &mut Option<VedetteApp>| {
+            let app = app.get_or_insert_with(|| {
+                let setup = setup.take().expect("built once");
+                VedetteApp::with_context(ui.ctx(), None, setup)
+            });
+            app.frame_ui(ui);
+        },
+        None,
+    )
+}
+
+/// Steps frames (letting background jobs run) until `done` holds, at most 10 s.
+fn step_until(
+    harness: &mut Harness<'_, Option<VedetteApp>>,
+    what: &str,
+    done: impl Fn(&Harness<'_, Option<VedetteApp>>) -> bool,
+) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !done(harness) {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        harness.step();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn shut_down(mut harness: Harness<'_, Option<VedetteApp>>) {
+    if let Some(app) = harness.state_mut() {
+        app.shutdown();
+    }
+}
+
+/// Types into the text field labelled `label`.
+fn type_into(harness: &mut Harness<'_, Option<VedetteApp>>, label: &str, text: &str) {
+    harness.get_by_label(label).click();
+    harness.run_steps(2);
+    harness.get_by_label(label).type_text(text);
+    harness.run_steps(2);
+}
+
+#[test]
+fn a_camera_added_through_the_dialog_gets_a_tile_and_is_saved_without_its_password() {
+    let dir = temp_dir("add");
+    let config = write_config(&dir, 1, None);
+    let secrets = Arc::new(MemorySecrets::default());
+    let mut harness = harness(setup(&config, secrets.clone(), UiState::default()));
+    harness.run_steps(2);
+    assert!(
+        harness.query_by_label("Camera 1").is_some(),
+        "the configured tile"
+    );
+
+    harness.get_by_label("Add camera…").click();
+    harness.run_steps(2);
+    type_into(&mut harness, "Name", "Door");
+    // A URL without its scheme is refused as it is typed, with the reason under the field.
+    type_into(&mut harness, "URL", "127.0.0.1:9/door");
+    assert!(
+        harness.query_by_label_contains("missing scheme").is_some(),
+        "the URL message is shown"
+    );
+    assert!(harness.get_by_label("Save").accesskit_node().is_disabled());
+    // Fixed by typing the scheme in front, with credentials inside: they move to their fields.
+    harness.key_press(egui::Key::Home);
+    harness.run_steps(2);
+    harness
+        .get_by_label("URL")
+        .type_text("rtsp://admin:s3cret-pw@");
+    harness.run_steps(2);
+    assert!(harness.query_by_label_contains("missing scheme").is_none());
+    assert_eq!(
+        harness.get_by_label("URL").value().as_deref(),
+        Some("rtsp://127.0.0.1:9/door")
+    );
+    assert_eq!(
+        harness.get_by_label("Username").value().as_deref(),
+        Some("admin")
+    );
+
+    harness.get_by_label("Save").click();
+    step_until(&mut harness, "the new tile", |h| {
+        h.query_by_label("Door").is_some()
+    });
+    assert!(
+        harness.query_by_label("Name").is_none(),
+        "the dialog closed"
+    );
+
+    let saved = Config::load(&config).unwrap();
+    let door = saved.camera("Door").expect("saved in the config file");
+    assert_eq!(door.url, "rtsp://127.0.0.1:9/door");
+    assert_eq!(door.username.as_deref(), Some("admin"));
+    assert_eq!(
+        secrets.load(&door.id).unwrap().unwrap().expose(),
+        "s3cret-pw"
+    );
+    let text = std::fs::read_to_string(&config).unwrap();
+    assert!(!text.contains("s3cret-pw"), "{text}");
+    shut_down(harness);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn dragging_a_tile_onto_another_swaps_them_and_the_order_is_kept() {
+    let dir = temp_dir("swap");
+    let config = write_config(&dir, 2, None);
+    let mut harness = harness(setup(
+        &config,
+        Arc::new(MemorySecrets::default()),
+        UiState::default(),
+    ));
+    harness.run_steps(2);
+    let first = harness.get_by_label("Camera 1").rect();
+    let second = harness.get_by_label("Camera 2").rect();
+    assert!(first.center().x < second.center().x);
+
+    let (from, to) = (first.center(), second.center());
+    harness.hover_at(from);
+    harness.drag_at(from);
+    harness.step();
+    for i in 1..=8 {
+        harness.hover_at(from.lerp(to, i as f32 / 8.0));
+        harness.step();
+    }
+    harness.drop_at(to);
+    harness.run_steps(3);
+
+    let one = harness.get_by_label("Camera 1").rect();
+    let two = harness.get_by_label("Camera 2").rect();
+    assert!(
+        (one.center() - second.center()).length() < 1.0,
+        "camera 1 now where camera 2 was: {one:?}"
+    );
+    assert!((two.center() - first.center()).length() < 1.0, "{two:?}");
+
+    shut_down(harness);
+    let state = UiState::load(&UiState::path_for(&config));
+    assert_eq!(
+        state.camera_order,
+        [legacy_camera_id("Camera 2"), legacy_camera_id("Camera 1")]
+    );
+    // The next start puts them in that order.
+    let mut harness = self::harness(setup(&config, Arc::new(MemorySecrets::default()), state));
+    harness.run_steps(2);
+    let one = harness.get_by_label("Camera 1").rect();
+    assert!((one.center() - second.center()).length() < 1.0, "{one:?}");
+    shut_down(harness);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn enter_maximizes_the_selected_tile_and_escape_returns() {
+    let dir = temp_dir("maximize");
+    let config = write_config(&dir, 4, None);
+    let mut harness = harness(setup(
+        &config,
+        Arc::new(MemorySecrets::default()),
+        UiState::default(),
+    ));
+    harness.run_steps(2);
+    let grid = harness.get_by_label("Camera 3").rect();
+    harness.get_by_label("Camera 3").click();
+    harness.run_steps(2);
+    harness.key_press(egui::Key::Enter);
+    harness.run_steps(2);
+    let maximized = harness.get_by_label("Camera 3").rect();
+    assert!(
+        maximized.width() > grid.width() * 1.9 && maximized.height() > grid.height() * 1.9,
+        "{grid:?} → {maximized:?}"
+    );
+    assert!(
+        harness.query_by_label("Camera 1").is_none(),
+        "only the one tile"
+    );
+    assert!(harness.query_by_label("Back to the wall (Esc)").is_some());
+    harness.key_press(egui::Key::Escape);
+    harness.run_steps(2);
+    assert!(harness.query_by_label("Camera 1").is_some());
+    assert_eq!(harness.get_by_label("Camera 3").rect(), grid);
+    shut_down(harness);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn more_cameras_than_the_grid_holds_make_pages() {
+    let dir = temp_dir("pages");
+    let config = write_config(&dir, 5, None);
+    let state = UiState {
+        columns: Some(2),
+        ..UiState::default()
+    };
+    let mut harness = harness(setup(&config, Arc::new(MemorySecrets::default()), state));
+    harness.run_steps(2);
+    assert!(harness.query_by_label("page 1/2").is_some());
+    assert!(harness.query_by_label("Camera 4").is_some());
+    assert!(harness.query_by_label("Camera 5").is_none());
+    harness.key_press(egui::Key::PageDown);
+    harness.run_steps(2);
+    assert!(harness.query_by_label("page 2/2").is_some());
+    assert!(harness.query_by_label("Camera 5").is_some());
+    assert!(harness.query_by_label("Camera 1").is_none());
+    harness.get_by_label("▶").click();
+    harness.run_steps(2);
+    assert!(harness.query_by_label("page 1/2").is_some(), "wraps around");
+    shut_down(harness);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_locked_keychain_lets_the_user_type_the_password_for_this_session() {
+    let dir = temp_dir("locked");
+    let config = write_config(&dir, 1, Some("admin"));
+    let before = std::fs::read(&config).unwrap();
+    let mut harness = harness(setup(
+        &config,
+        Arc::new(MemorySecrets::locked()),
+        UiState::default(),
+    ));
+    step_until(&mut harness, "Enter password…", |h| {
+        h.query_by_label("Enter password…").is_some()
+    });
+    harness.get_by_label("Enter password…").click();
+    harness.run_steps(2);
+    type_into(&mut harness, "Password", "typed-pw");
+    harness.get_by_label("Connect").click();
+    harness.run_steps(3);
+    assert!(
+        harness.query_by_label("Connect").is_none(),
+        "the prompt closed"
+    );
+    // The tile restarted with the typed password: no more keychain problem.
+    harness.run_steps(3);
+    assert!(harness.query_by_label("Enter password…").is_none());
+    shut_down(harness);
+    assert_eq!(std::fs::read(&config).unwrap(), before, "nothing written");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn test_connection_lists_each_request_and_its_status() {
+    let server_runtime = tokio::runtime::Runtime::new().unwrap();
+    let server = server_runtime
+        .block_on(DemoServer::start(DemoOptions {
+            port: 0,
+            cameras: 1,
+            width: 320,
+            height: 240,
+            ..DemoOptions::default()
+        }))
+        .unwrap();
+    let dir = temp_dir("test-connection");
+    let config = write_config(&dir, 0, None);
+    let mut harness = harness(setup(
+        &config,
+        Arc::new(MemorySecrets::default()),
+        UiState::default(),
+    ));
+    harness.run_steps(2);
+    harness.get_by_label("Add camera…").click();
+    harness.run_steps(2);
+    type_into(&mut harness, "URL", &server.camera_url(0));
+    harness.get_by_label("Test connection").click();
+    step_until(&mut harness, "the test result", |h| {
+        h.query_by_label_contains("Connected:").is_some()
+    });
+    for step in ["OPTIONS: 200", "DESCRIBE: 200", "PLAY: 200"] {
+        assert!(harness.query_by_label(step).is_some(), "{step}");
+    }
+    // Nothing was saved by a test.
+    assert!(Config::load(&config).unwrap().cameras.is_empty());
+
+    // A camera that is not there: the step that failed.
+    harness.get_by_label("Cancel").click();
+    harness.run_steps(2);
+    harness.get_by_label("Add camera…").click();
+    harness.run_steps(2);
+    type_into(&mut harness, "URL", "rtsp://127.0.0.1:9/none");
+    harness.get_by_label("Test connection").click();
+    step_until(&mut harness, "the failure", |h| {
+        h.query_by_label_contains("connect failed").is_some()
+    });
+    shut_down(harness);
+    drop(server);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
