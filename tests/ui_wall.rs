@@ -3,28 +3,20 @@
 //! password when the keychain is locked. The config lives in a temporary directory and the
 //! keychain is an in-memory store.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use egui_kittest::kittest::{NodeT as _, Queryable};
 use egui_kittest::Harness;
 
+use common::ui::{harness, setup, shut_down, step_until, temp_dir};
 use eframe::egui;
-use vedette::camera::{CameraSpec, SharedSecrets};
 use vedette::config::{legacy_camera_id, Config, UiState};
 use vedette::credentials::{MemorySecrets, SecretStore};
 use vedette::demo::{DemoOptions, DemoServer};
-use vedette::ui::{AppSetup, VedetteApp};
-
-const SIZE: egui::Vec2 = egui::vec2(1280.0, 720.0);
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("vedette-ui-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
+use vedette::ui::VedetteApp;
 
 /// A config with `count` cameras named "Camera N" (with `user` as their username, if any) on
 /// a loopback port where nothing listens: their tiles say "reconnecting", which is all these
@@ -43,70 +35,6 @@ fn write_config(dir: &Path, count: usize, user: Option<&str>) -> PathBuf {
     let path = dir.join("config.toml");
     std::fs::write(&path, text).unwrap();
     path
-}
-
-fn setup(
-    config: &Path,
-    secrets: Arc<dyn SecretStore + Send + Sync>,
-    ui_state: UiState,
-) -> AppSetup {
-    let secrets = SharedSecrets(secrets);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let cameras = Config::load(config)
-        .unwrap()
-        .cameras
-        .iter()
-        .map(|c| CameraSpec::from_config(c, Some(secrets.clone())))
-        .collect();
-    AppSetup {
-        runtime,
-        cameras,
-        demo: None,
-        config_error: None,
-        config_path: Some(config.to_owned()),
-        ui_state_path: Some(UiState::path_for(config)),
-        ui_state,
-        secrets,
-    }
-}
-
-/// The app in a harness; it is built on the harness's own egui context at the first frame.
-fn harness(setup: AppSetup) -> Harness<'static, Option<VedetteApp>> {
-    let mut setup = Some(setup);
-    Harness::builder().with_size(SIZE).build_ui_state(
-        move |ui, app: &mut Option<VedetteApp>| {
-            let app = app.get_or_insert_with(|| {
-                let setup = setup.take().expect("built once");
-                VedetteApp::with_context(ui.ctx(), None, setup)
-            });
-            app.frame_ui(ui);
-        },
-        None,
-    )
-}
-
-/// Steps frames (letting background jobs run) until `done` holds, at most 10 s.
-fn step_until(
-    harness: &mut Harness<'_, Option<VedetteApp>>,
-    what: &str,
-    done: impl Fn(&Harness<'_, Option<VedetteApp>>) -> bool,
-) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !done(harness) {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        harness.step();
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn shut_down(mut harness: Harness<'_, Option<VedetteApp>>) {
-    if let Some(app) = harness.state_mut() {
-        app.shutdown();
-    }
 }
 
 /// Types into the text field labelled `label`.

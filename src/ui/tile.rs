@@ -1,6 +1,7 @@
 //! One tile: the video letterboxed to its aspect ratio, the camera name and its state in words,
 //! and on request the stream's live figures. A tile is a button in the accessibility tree,
-//! named after its camera; it can be dragged onto another, and right-clicked for its menu.
+//! named after its camera, its value the state in words ("playing", "paused, sound on"); it can
+//! be dragged onto another, and right-clicked for its menu.
 
 use std::time::Instant;
 
@@ -8,7 +9,7 @@ use eframe::egui;
 
 use crate::camera::control::Intent;
 use crate::camera::state::ConnectionState;
-use crate::camera::CameraHandle;
+use crate::camera::{CameraHandle, CameraStatus};
 use crate::stats::StatsSnapshot;
 
 /// How a tile is drawn.
@@ -100,8 +101,17 @@ pub fn tile_ui(
         ui.scope_id().with(("tile", camera.id)),
         egui::Sense::click_and_drag(),
     );
+    let status = camera.status();
+    let (state_text, state_color) = state_text(&status, now);
+    // A screen reader (and the UI tests) reads the tile as "Camera 1, button, playing".
     response.widget_info(|| {
-        egui::WidgetInfo::selected(egui::Role::Button, true, selected, &camera.name)
+        let mut info = egui::WidgetInfo::selected(egui::Role::Button, true, selected, &camera.name);
+        info.current_text_value = Some(if audible {
+            format!("{state_text}, sound on")
+        } else {
+            state_text.clone()
+        });
+        info
     });
     let painter = ui.painter_at(rect);
     let (frame, generation) = camera.slot().latest();
@@ -126,7 +136,6 @@ pub fn tile_ui(
         }
     }
 
-    let status = camera.status();
     if overlays {
         let font = egui::FontId::proportional(14.0);
         let name_pos = rect.left_top() + egui::vec2(8.0, 6.0);
@@ -138,31 +147,9 @@ pub fn tile_ui(
             egui::Color32::WHITE,
         );
 
-        let (text, color) = match &status.state {
-            ConnectionState::Playing => (
-                match &status.notice {
-                    Some(notice) => format!("playing — {notice}"),
-                    None => "playing".to_owned(),
-                },
-                egui::Color32::from_rgb(120, 220, 120),
-            ),
-            ConnectionState::Connecting { .. } => (
-                status.state.describe(now),
-                egui::Color32::from_rgb(230, 230, 230),
-            ),
-            state @ ConnectionState::Reconnecting { .. } => {
-                (state.describe(now), egui::Color32::from_rgb(255, 190, 90))
-            }
-            ConnectionState::Failed { reason } => {
-                (reason.clone(), egui::Color32::from_rgb(255, 110, 110))
-            }
-            ConnectionState::Paused => {
-                ("paused".to_owned(), egui::Color32::from_rgb(140, 190, 255))
-            }
-            ConnectionState::Stopped => ("stopped".to_owned(), egui::Color32::GRAY),
-        };
         let state_pos = rect.left_bottom() + egui::vec2(8.0, -24.0);
-        let galley_rect = label_with_background(&painter, state_pos, &text, font, color);
+        let galley_rect =
+            label_with_background(&painter, state_pos, &state_text, font, state_color);
         if matches!(status.state, ConnectionState::Connecting { .. }) {
             let spinner_rect = egui::Rect::from_min_size(
                 galley_rect.right_top() + egui::vec2(6.0, 0.0),
@@ -252,6 +239,31 @@ pub fn tile_ui(
             enter_password,
         },
     )
+}
+
+/// The camera's state in words, and the colour it is drawn in.
+fn state_text(status: &CameraStatus, now: Instant) -> (String, egui::Color32) {
+    match &status.state {
+        ConnectionState::Playing => (
+            match &status.notice {
+                Some(notice) => format!("playing — {notice}"),
+                None => "playing".to_owned(),
+            },
+            egui::Color32::from_rgb(120, 220, 120),
+        ),
+        ConnectionState::Connecting { .. } => (
+            status.state.describe(now),
+            egui::Color32::from_rgb(230, 230, 230),
+        ),
+        state @ ConnectionState::Reconnecting { .. } => {
+            (state.describe(now), egui::Color32::from_rgb(255, 190, 90))
+        }
+        ConnectionState::Failed { reason } => {
+            (reason.clone(), egui::Color32::from_rgb(255, 110, 110))
+        }
+        ConnectionState::Paused => ("paused".to_owned(), egui::Color32::from_rgb(140, 190, 255)),
+        ConnectionState::Stopped => ("stopped".to_owned(), egui::Color32::GRAY),
+    }
 }
 
 /// Play/Pause and Stop in the tile's top-right corner; returns the intent clicked.

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod relay;
+pub mod ui;
 
 use std::io::{BufRead as _, BufReader};
 use std::path::PathBuf;
