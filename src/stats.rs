@@ -78,6 +78,8 @@ pub struct StatsSnapshot {
     pub frames_dropped_decoder_error: u64,
     /// Pictures skipped after loss until the next keyframe.
     pub frames_waiting_for_keyframe: u64,
+    /// Pictures shown although they follow loss (when loss is persistent), concealed.
+    pub frames_concealed: u64,
     pub latency_ms: Option<f64>,
     pub latency_kind: Option<LatencyKind>,
 }
@@ -106,6 +108,7 @@ impl StatsSnapshot {
         self.frames_dropped_late = d.dropped_queue_full.load(Ordering::Relaxed);
         self.frames_dropped_decoder_error = d.decode_errors.load(Ordering::Relaxed);
         self.frames_waiting_for_keyframe = d.held_back.load(Ordering::Relaxed);
+        self.frames_concealed = d.concealed.load(Ordering::Relaxed);
         self
     }
 

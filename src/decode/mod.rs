@@ -196,6 +196,9 @@ pub struct DecoderStats {
     pub decode_errors: AtomicU64,
     pub first_frame_at: OnceLock<Instant>,
     pub last_error: Mutex<Option<String>>,
+    /// Pictures shown although packets were lost before them (persistent loss: a concealed
+    /// picture is better than a frozen one).
+    pub concealed: AtomicU64,
     /// Time spent in the decoder, summed over `frames_decoded`, in microseconds.
     pub decode_us_total: AtomicU64,
     /// Capture→decode latency of the most recent frames that carry a timecode.
@@ -348,6 +351,60 @@ struct DecodeWorker {
     sent_parameter_sets: bool,
 }
 
+/// What to do with a decoded picture.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Show {
+    Clean,
+    /// Shown although it follows loss (loss is persistent).
+    Concealed,
+    /// Not shown: it follows loss and a clean keyframe is expected soon.
+    HoldBack,
+}
+
+/// After packet loss a picture (and every picture that references it) is damaged until the
+/// next keyframe. When loss is rare, the tile keeps the last clean picture until then (a short
+/// freeze beats smeared blocks). When loss is persistent (a lossy radio link) that would leave
+/// the tile frozen almost all the time, so damaged pictures are shown, concealed by FFmpeg.
+#[derive(Debug, Default)]
+struct DamagePolicy {
+    /// Damaged since the last keyframe.
+    damaged: bool,
+    /// Loss flags of the most recent access units.
+    recent: std::collections::VecDeque<bool>,
+}
+
+impl DamagePolicy {
+    /// Access units looked back on to judge whether loss is persistent (2 s at 25 fps).
+    const WINDOW: usize = 50;
+    /// Above this share of damaged access units, damaged pictures are shown.
+    const PERSISTENT: usize = Self::WINDOW / 5;
+
+    fn on_access_unit(&mut self, is_idr: bool, loss: bool) -> Show {
+        if self.recent.len() == Self::WINDOW {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(loss);
+        if is_idr {
+            // A keyframe restarts prediction; if it is damaged itself, concealment is the
+            // best there is.
+            self.damaged = false;
+            return if loss { Show::Concealed } else { Show::Clean };
+        }
+        self.damaged |= loss;
+        if !self.damaged {
+            Show::Clean
+        } else if self.recent.iter().filter(|l| **l).count() > Self::PERSISTENT {
+            Show::Concealed
+        } else {
+            Show::HoldBack
+        }
+    }
+
+    fn on_decode_error(&mut self) {
+        self.damaged = true;
+    }
+}
+
 /// Converts pictures in formats the shader does not take (10-bit, 4:4:4 12-bit …) to 8-bit
 /// 4:2:0; built for the first such picture, on the decode thread (it is not `Send`).
 type Converter = Option<(
@@ -361,24 +418,26 @@ impl DecodeWorker {
     fn run(mut self) {
         let mut frame = ffmpeg::frame::Video::empty();
         let mut converter: Converter = None;
+        let mut damage = DamagePolicy::default();
         while let Ok(Command::Decode(au, received_at)) = self.rx.recv() {
             self.stats.access_units.fetch_add(1, Ordering::Relaxed);
-            if au.loss {
-                self.waiting_for_idr = true;
-            }
+            // Nothing can be decoded before the first keyframe (after a (re)start).
             if self.waiting_for_idr && !au.is_idr {
                 self.stats.held_back.fetch_add(1, Ordering::Relaxed);
                 continue;
             }
             self.waiting_for_idr = false;
+            let show = damage.on_access_unit(au.is_idr, au.loss);
             let started = Instant::now();
             let packet = self.packet_for(&au);
+            // Damaged pictures are still decoded, so the decoder's references stay whole and
+            // the next keyframe (or concealment) can take over at once.
             if let Err(e) = self.decoder.send_packet(&packet) {
                 self.record_error(format!(
                     "decoding the picture at RTP time {}: {e}",
                     au.ts_in_90khz
                 ));
-                self.waiting_for_idr = true;
+                damage.on_decode_error();
                 continue;
             }
             loop {
@@ -389,7 +448,18 @@ impl DecodeWorker {
                         self.stats
                             .decode_us_total
                             .fetch_add(took, Ordering::Relaxed);
-                        self.publish(&mut converter, picture, au.ts_in_90khz, received_at);
+                        match show {
+                            Show::Clean => {
+                                self.publish(&mut converter, picture, au.ts_in_90khz, received_at)
+                            }
+                            Show::Concealed => {
+                                self.stats.concealed.fetch_add(1, Ordering::Relaxed);
+                                self.publish(&mut converter, picture, au.ts_in_90khz, received_at)
+                            }
+                            Show::HoldBack => {
+                                self.stats.held_back.fetch_add(1, Ordering::Relaxed);
+                            }
+                        }
                     }
                     Err(ffmpeg::Error::Other { errno }) if errno == ffmpeg::util::error::EAGAIN => {
                         break
@@ -397,7 +467,7 @@ impl DecodeWorker {
                     Err(ffmpeg::Error::Eof) => break,
                     Err(e) => {
                         self.record_error(e.to_string());
-                        self.waiting_for_idr = true;
+                        damage.on_decode_error();
                         break;
                     }
                 }
@@ -584,6 +654,50 @@ pub fn init_ffmpeg() {
         }
         ffmpeg::util::log::set_level(ffmpeg::util::log::Level::Fatal);
     });
+}
+
+#[cfg(test)]
+mod damage_tests {
+    use super::*;
+
+    #[test]
+    fn rare_loss_holds_back_until_the_next_keyframe() {
+        let mut d = DamagePolicy::default();
+        assert_eq!(d.on_access_unit(true, false), Show::Clean);
+        for _ in 0..20 {
+            assert_eq!(d.on_access_unit(false, false), Show::Clean);
+        }
+        assert_eq!(d.on_access_unit(false, true), Show::HoldBack);
+        for _ in 0..10 {
+            assert_eq!(
+                d.on_access_unit(false, false),
+                Show::HoldBack,
+                "references are damaged"
+            );
+        }
+        assert_eq!(d.on_access_unit(true, false), Show::Clean);
+        assert_eq!(d.on_access_unit(false, false), Show::Clean);
+    }
+
+    #[test]
+    fn persistent_loss_shows_concealed_pictures() {
+        let mut d = DamagePolicy::default();
+        d.on_access_unit(true, false);
+        let shown: Vec<Show> = (0..60)
+            .map(|i| d.on_access_unit(false, i % 3 == 0))
+            .collect();
+        // First held back; once a fifth of recent pictures are damaged, shown concealed.
+        assert_eq!(shown[0], Show::HoldBack);
+        assert_eq!(shown[59], Show::Concealed);
+        assert!(shown.iter().filter(|s| **s == Show::Concealed).count() > 20);
+    }
+
+    #[test]
+    fn a_damaged_keyframe_is_shown_concealed() {
+        let mut d = DamagePolicy::default();
+        assert_eq!(d.on_access_unit(true, true), Show::Concealed);
+        assert_eq!(d.on_access_unit(false, false), Show::Clean);
+    }
 }
 
 #[cfg(test)]
