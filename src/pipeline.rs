@@ -306,6 +306,11 @@ impl VideoPipeline {
         snapshot.with_decoder(self.decoder.stats())
     }
 
+    /// The video stream's RTP clock rate (90 kHz for every video payload format here).
+    pub fn clock_rate(&self) -> u32 {
+        90_000
+    }
+
     /// The set-up stream index of the video.
     pub fn stream(&self) -> usize {
         self.stream

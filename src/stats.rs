@@ -210,6 +210,32 @@ impl StreamMeter {
     }
 }
 
+/// A camera's wallclock from its last RTCP sender report: which NTP time goes with which RTP
+/// time. Only kept when the clock can be trusted (the camera runs on this host).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SenderClock {
+    pub ntp: u64,
+    pub rtp: u32,
+    pub clock_rate: u32,
+}
+
+impl SenderClock {
+    /// The capture time of the picture with RTP timestamp `rtp_ts`, in Unix milliseconds.
+    pub fn capture_unix_ms(&self, rtp_ts: u32) -> Option<f64> {
+        let base = ntp_to_unix_ms(self.ntp)?;
+        // Signed distance, the short way round the 32-bit wrap.
+        let ticks = rtp_ts.wrapping_sub(self.rtp) as i32;
+        Some(base + f64::from(ticks) * 1000.0 / f64::from(self.clock_rate.max(1)))
+    }
+}
+
+/// Milliseconds since the Unix epoch now.
+pub fn unix_now_ms() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+}
+
 /// Turns an NTP 32.32 timestamp into milliseconds since the Unix epoch.
 pub fn ntp_to_unix_ms(ntp: u64) -> Option<f64> {
     const NTP_UNIX_OFFSET_S: u64 = 2_208_988_800;
@@ -285,6 +311,23 @@ mod tests {
         let ntp = (1_767_225_600u64 + 2_208_988_800) << 32 | 0x8000_0000;
         assert_eq!(ntp_to_unix_ms(ntp), Some(1_767_225_600_500.0));
         assert_eq!(ntp_to_unix_ms(5 << 32), None);
+    }
+
+    #[test]
+    fn capture_time_from_the_sender_clock() {
+        let ntp = (1_767_225_600u64 + 2_208_988_800) << 32;
+        let clock = SenderClock {
+            ntp,
+            rtp: 4_294_967_000,
+            clock_rate: 90_000,
+        };
+        // 9000 ticks later (across the 32-bit wrap) is 100 ms later; 4500 before, 50 ms before.
+        let later = clock
+            .capture_unix_ms(4_294_967_000u32.wrapping_add(9000))
+            .unwrap();
+        assert!((later - 1_767_225_600_100.0).abs() < 1e-3, "{later}");
+        let before = clock.capture_unix_ms(4_294_967_000 - 4500).unwrap();
+        assert!((before - 1_767_225_599_950.0).abs() < 1e-3, "{before}");
     }
 
     #[test]

@@ -22,7 +22,7 @@ use crate::rtsp::{
     CameraUrl, ClientOptions, Credentials, ErrorKind, Fingerprint, RtspError, RtspSession, Step,
     TlsError, TlsOptions, Transport,
 };
-use crate::stats::StatsSnapshot;
+use crate::stats::{SenderClock, StatsSnapshot};
 use control::{is_pause_refusal, Action, Controls, Intent};
 use state::{ConnectionMachine, ConnectionState, Failure};
 
@@ -125,6 +125,9 @@ pub struct CameraStatus {
     pub audio: Option<String>,
     /// The video stream's figures, refreshed every second while a session runs.
     pub stats: Option<StatsSnapshot>,
+    /// The camera's wallclock from its sender reports, when it can be trusted (same host):
+    /// lets the tile measure capture → screen.
+    pub sender_clock: Option<SenderClock>,
     /// The keychain could not give the password: the tile offers "Enter password…".
     pub password_needed: bool,
 }
@@ -180,6 +183,7 @@ impl CameraHandle {
             audio: None,
             stats: None,
             password_needed: false,
+            sender_clock: None,
         }));
         let history: StatsHistory = Arc::default();
         let (stop, stop_rx) = watch::channel(false);
@@ -524,8 +528,18 @@ impl CameraWorker {
                             h.pop_front();
                         }
                     }
+                    let sender_clock = session
+                        .receiver_stats(pipeline.stream())
+                        .and_then(|r| r.last_sr)
+                        .filter(|_| session.peer_is_local())
+                        .map(|sr| SenderClock {
+                            ntp: sr.ntp_timestamp,
+                            rtp: sr.rtp_timestamp,
+                            clock_rate: pipeline.clock_rate(),
+                        });
                     if let Ok(mut s) = self.status.lock() {
                         s.stats = Some(snapshot);
+                        s.sender_clock = sender_clock;
                     }
                 }
                 _ = control.changed() => {

@@ -369,6 +369,12 @@ impl RtspSession {
         self.chosen
     }
 
+    /// The camera runs on this host (its clock is ours, so its sender reports' wallclock can
+    /// be compared with ours).
+    pub fn peer_is_local(&self) -> bool {
+        self.peer.ip().is_loopback() || self.peer.ip() == self.local_ip
+    }
+
     pub fn is_paused(&self) -> bool {
         self.paused
     }

@@ -143,6 +143,8 @@ struct ShownTile {
     rate: ShowRate,
     /// Arrival → screen, in milliseconds.
     latency_ms: RollingMedian,
+    /// Capture → screen, in milliseconds, when the camera's sender-report clock is trusted.
+    capture_latency_ms: RollingMedian,
     /// One sample per [`STATS_EVERY`] over [`STATS_HISTORY`], oldest first, for the stats panel.
     history: VecDeque<ShownSample>,
 }
@@ -188,11 +190,13 @@ impl ShownFrames {
 
     /// Tile `tile` drew the picture `generation` (which arrived at `received_at`) into `video`
     /// at `now`.
+    #[allow(clippy::too_many_arguments)]
     fn record(
         &mut self,
         tile: usize,
         generation: u64,
         received_at: Option<Instant>,
+        capture_unix_ms: Option<f64>,
         video: Option<egui::Rect>,
         now: Instant,
     ) {
@@ -219,6 +223,13 @@ impl ShownFrames {
                 let latency = now.saturating_duration_since(received_at);
                 t.latency_ms.push(latency.as_secs_f64() * 1000.0);
             }
+            // A clock off by more than a minute is not one to trust.
+            if let Some(latency) = capture_unix_ms
+                .map(|c| crate::stats::unix_now_ms() - c)
+                .filter(|l| (0.0..60_000.0).contains(l))
+            {
+                t.capture_latency_ms.push(latency);
+            }
         }
     }
 
@@ -229,7 +240,10 @@ impl ShownFrames {
         };
         let mut stats = stats;
         stats.fps_shown = Some(t.rate.per_second(now));
-        if let Some(latency) = t.latency_ms.median() {
+        if let Some(latency) = t.capture_latency_ms.median() {
+            stats.latency_ms = Some(latency);
+            stats.latency_kind = Some(LatencyKind::CaptureToScreen);
+        } else if let Some(latency) = t.latency_ms.median() {
             stats.latency_ms = Some(latency);
             stats.latency_kind = Some(LatencyKind::ArrivalToScreen);
         }
@@ -251,7 +265,7 @@ impl ShownFrames {
             t.history.push_back(ShownSample {
                 at: now,
                 fps: t.rate.per_second(now),
-                latency_ms: t.latency_ms.median(),
+                latency_ms: t.capture_latency_ms.median().or(t.latency_ms.median()),
             });
             while t
                 .history
@@ -795,6 +809,13 @@ impl VedetteApp {
         }
     }
 
+    /// When camera `index`'s sender-report clock is trusted, the capture time of the picture
+    /// with RTP time `rtp_ts`.
+    fn capture_unix_ms(&self, index: usize, rtp_ts: Option<u32>) -> Option<f64> {
+        let clock = self.cameras.get(index)?.status().sender_clock?;
+        clock.capture_unix_ms(rtp_ts?)
+    }
+
     /// Unmutes `index` (muting every other camera), or mutes it if it was the one heard. The
     /// output device is opened off the UI thread.
     fn toggle_sound(&mut self, index: usize) {
@@ -1082,10 +1103,12 @@ impl VedetteApp {
         if let Some(index) = self.maximized.filter(|&i| i < self.cameras.len()) {
             let view = self.tile_view(index, true, now);
             let (response, out) = tile::tile_ui(ui, area, &self.cameras[index], &view, now);
+            let capture = self.capture_unix_ms(index, out.rtp_ts);
             self.shown.record(
                 index,
                 out.generation,
                 out.received_at,
+                capture,
                 out.video,
                 Instant::now(),
             );
@@ -1116,10 +1139,12 @@ impl VedetteApp {
             let rect = egui::Rect::from_min_size(min, cell).shrink(1.0);
             let view = self.tile_view(index, index == self.selected, now);
             let (response, out) = tile::tile_ui(ui, rect, &self.cameras[index], &view, now);
+            let capture = self.capture_unix_ms(index, out.rtp_ts);
             self.shown.record(
                 index,
                 out.generation,
                 out.received_at,
+                capture,
                 out.video,
                 Instant::now(),
             );
@@ -1417,12 +1442,13 @@ mod tests {
         for generation in 1..=11u64 {
             let at = start + Duration::from_millis(100 * generation);
             let arrived = at - Duration::from_millis(30);
-            shown.record(0, generation, Some(arrived), None, at);
+            shown.record(0, generation, Some(arrived), None, None, at);
             // The same picture drawn again is neither counted nor measured.
             shown.record(
                 0,
                 generation,
                 Some(arrived),
+                None,
                 None,
                 at + Duration::from_millis(5),
             );
@@ -1439,6 +1465,16 @@ mod tests {
         );
         assert!((merged.latency_ms.unwrap() - 30.0).abs() < 1e-6);
         assert_eq!(merged.latency_kind, Some(LatencyKind::ArrivalToScreen));
+
+        // With a trusted sender clock the tile measures capture → screen instead.
+        let captured = crate::stats::unix_now_ms() - 80.0;
+        let at = Instant::now();
+        let mut clocked = ShownFrames::new(1);
+        clocked.record(0, 1, Some(at), Some(captured), None, at);
+        let merged = clocked.merged(0, camera.clone(), at);
+        assert_eq!(merged.latency_kind, Some(LatencyKind::CaptureToScreen));
+        let latency = merged.latency_ms.unwrap();
+        assert!((80.0..1000.0).contains(&latency), "{latency}");
         let other = shown.merged(1, camera.clone(), now);
         assert_eq!((other.fps_shown, other.latency_ms), (Some(0.0), None));
         assert_eq!(shown.merged(7, camera.clone(), now), camera);

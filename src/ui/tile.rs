@@ -34,6 +34,8 @@ pub struct TileOutput {
     pub generation: u64,
     /// When the last packet of the picture drawn arrived.
     pub received_at: Option<Instant>,
+    /// The shown picture's RTP timestamp.
+    pub rtp_ts: Option<u32>,
     /// A transport button that was clicked.
     pub intent: Option<Intent>,
     /// The sound button was clicked.
@@ -117,11 +119,13 @@ pub fn tile_ui(
     let (frame, generation) = camera.slot().latest();
     let mut drawn_at = None;
     let mut received_at = None;
+    let mut rtp_ts = None;
     match frame {
         Some(frame) => {
             let video_rect = crate::render::letterbox(rect, frame.width, frame.height);
             drawn_at = Some(video_rect);
             received_at = Some(frame.received_at);
+            rtp_ts = Some(frame.ts_in_90khz);
             // Fill only the bars: painting under the video would cost a full-tile fill per
             // frame, which a software rasterizer feels.
             for bar in letterbox_bars(rect, video_rect) {
@@ -233,6 +237,7 @@ pub fn tile_ui(
             video: drawn_at,
             generation,
             received_at,
+            rtp_ts,
             intent,
             toggle_sound,
             trust_certificate,
