@@ -177,9 +177,10 @@ pub fn tile_ui(
     }
     let mut intent = None;
     let mut toggle_sound = false;
-    // Transport buttons while the pointer is over the tile, so they never cover the video
-    // otherwise.
-    if ui.rect_contains_pointer(rect) {
+    // Transport buttons while the pointer is over the tile, and only with overlays on: with
+    // overlays off nothing covers the video (the toolbar, keys and the tile's menu still
+    // play, pause and stop).
+    if view.overlays && ui.rect_contains_pointer(rect) {
         intent = transport_buttons(ui, rect, status.intent);
         if status.audio.is_some() {
             let size = egui::vec2(70.0, 22.0);
