@@ -11,7 +11,7 @@
 
 use std::collections::VecDeque;
 
-use super::RtpPacketInfo;
+use super::{sequence_step, RtpPacketInfo, SeqStep};
 
 /// AAC access units are at most 6144 bits per channel (ISO 14496-3 §4.5.3.1); 8 channels fit
 /// well below this, so a larger declared size is garbage rather than audio.
@@ -233,23 +233,18 @@ impl AudioDepacketizer {
         rtp: &RtpPacketInfo,
         payload: &[u8],
     ) -> Result<(), AudioDepacketizeError> {
-        if let Some(last) = self.last_seq {
-            let expected = last.wrapping_add(1);
-            if rtp.sequence_number != expected {
-                let gap = rtp.sequence_number.wrapping_sub(expected);
-                if gap < 0x8000 {
-                    self.packets_lost += u64::from(gap);
-                    // A fragmented access unit with a hole in it is useless.
-                    if let Format::Aac { fragment, .. } = &mut self.format {
-                        *fragment = None;
-                    }
-                } else {
-                    // Late or duplicate: its frame has already gone to the decoder (or is lost).
-                    return Ok(());
+        match sequence_step(&mut self.last_seq, rtp.sequence_number) {
+            SeqStep::Next => {}
+            SeqStep::Gap(missing) => {
+                self.packets_lost += u64::from(missing);
+                // A fragmented access unit with a hole in it is useless.
+                if let Format::Aac { fragment, .. } = &mut self.format {
+                    *fragment = None;
                 }
             }
+            // Late or duplicate: its frame has already gone to the decoder (or is lost).
+            SeqStep::Stale => return Ok(()),
         }
-        self.last_seq = Some(rtp.sequence_number);
         if payload.is_empty() {
             return Err(AudioDepacketizeError::Empty(rtp.sequence_number));
         }

@@ -8,7 +8,7 @@
 //! `rtph264pay config-interval=-1` with a multi-slice encoder) repeat SPS/PPS between the
 //! slices of one IDR picture, and splitting there would cut that picture in two.
 
-use super::RtpPacketInfo;
+use super::{sequence_step, RtpPacketInfo, SeqStep};
 
 /// Annex B start code used when we assemble access units.
 pub const START_CODE: [u8; 4] = [0, 0, 0, 1];
@@ -98,22 +98,16 @@ impl H264Depacketizer {
     /// Feeds one RTP packet. Completed access units are then available from [`Self::pull`].
     /// An error drops only this packet (and marks the access unit as damaged).
     pub fn push(&mut self, rtp: &RtpPacketInfo, payload: &[u8]) -> Result<(), DepacketizeError> {
-        if let Some(last) = self.last_seq {
-            let expected = last.wrapping_add(1);
-            if rtp.sequence_number != expected {
-                let gap = rtp.sequence_number.wrapping_sub(expected);
-                // A large "gap" is a reordered or duplicated packet; count only forward gaps.
-                if gap < 0x8000 {
-                    self.packets_lost += u64::from(gap);
-                    self.mark_loss();
-                    self.fragment = None;
-                } else {
-                    // Late or duplicate packet: it belongs to data we already handed on.
-                    return Ok(());
-                }
+        match sequence_step(&mut self.last_seq, rtp.sequence_number) {
+            SeqStep::Next => {}
+            SeqStep::Gap(missing) => {
+                self.packets_lost += u64::from(missing);
+                self.mark_loss();
+                self.fragment = None;
             }
+            // Late or duplicate packet: it belongs to data we already handed on.
+            SeqStep::Stale => return Ok(()),
         }
-        self.last_seq = Some(rtp.sequence_number);
 
         if let Some(p) = &self.pending {
             if p.ts_in_90khz != rtp.ts_in_clock_rate {

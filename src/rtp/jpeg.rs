@@ -10,7 +10,7 @@
 use std::collections::{HashMap, VecDeque};
 
 use super::h264::AccessUnit;
-use super::RtpPacketInfo;
+use super::{sequence_step, RtpPacketInfo, SeqStep};
 
 /// Bytes in one 8-bit quantization table.
 const QUANT_TABLE_LEN: usize = 64;
@@ -188,25 +188,19 @@ impl JpegDepacketizer {
         rtp: &RtpPacketInfo,
         payload: &[u8],
     ) -> Result<(), JpegDepacketizeError> {
-        if let Some(last) = self.last_seq {
-            let expected = last.wrapping_add(1);
-            if rtp.sequence_number != expected {
-                let gap = rtp.sequence_number.wrapping_sub(expected);
-                // A large "gap" is a reordered or duplicated packet; count only forward gaps.
-                if gap < 0x8000 {
-                    self.packets_lost += u64::from(gap);
-                    // The lost packets were the rest of the pending frame or the start of
-                    // the next one; a next frame that lost its start fails the offset check.
-                    if let Some(p) = &mut self.pending {
-                        p.damaged = true;
-                    }
-                } else {
-                    // Late or duplicate packet: its frame was already handed on or dropped.
-                    return Ok(());
+        match sequence_step(&mut self.last_seq, rtp.sequence_number) {
+            SeqStep::Next => {}
+            SeqStep::Gap(missing) => {
+                self.packets_lost += u64::from(missing);
+                // The lost packets were the rest of the pending frame or the start of the
+                // next one; a next frame that lost its start fails the offset check.
+                if let Some(p) = &mut self.pending {
+                    p.damaged = true;
                 }
             }
+            // Late or duplicate packet: its frame was already handed on or dropped.
+            SeqStep::Stale => return Ok(()),
         }
-        self.last_seq = Some(rtp.sequence_number);
 
         if let Some(p) = &self.pending {
             if p.ts_in_90khz != rtp.ts_in_clock_rate {

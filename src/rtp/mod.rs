@@ -8,6 +8,37 @@ pub mod jpeg;
 pub mod reorder;
 pub mod rtcp;
 
+/// What a packet's sequence number says about the packets before it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SeqStep {
+    /// The next packet (or the first one).
+    Next,
+    /// This many packets are missing before this one.
+    Gap(u16),
+    /// Late or duplicate: older than what was already handed on (up to half the sequence
+    /// space back, RFC 3550 §A.1's reasoning); the depacketizer drops it.
+    Stale,
+}
+
+/// Steps `last` to `seq` unless the packet is stale; shared by every depacketizer, which
+/// decides itself what a gap damages.
+pub fn sequence_step(last: &mut Option<u16>, seq: u16) -> SeqStep {
+    let Some(previous) = *last else {
+        *last = Some(seq);
+        return SeqStep::Next;
+    };
+    let gap = seq.wrapping_sub(previous.wrapping_add(1));
+    if gap >= 0x8000 {
+        return SeqStep::Stale;
+    }
+    *last = Some(seq);
+    if gap == 0 {
+        SeqStep::Next
+    } else {
+        SeqStep::Gap(gap)
+    }
+}
+
 /// The parts of an RTP packet the depacketizers need, detached from the receive buffer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RtpPacketInfo {
@@ -40,4 +71,30 @@ pub fn parse_rtp(data: &[u8]) -> Result<(RtpPacketInfo, &[u8]), RtpError> {
         .get(offset..offset + packet.payload_len())
         .ok_or_else(|| RtpError::Malformed("payload out of bounds".into()))?;
     Ok((info, payload))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sequence_steps_across_the_wrap_with_gaps_and_stale_packets() {
+        let mut last = None;
+        assert_eq!(sequence_step(&mut last, 65534), SeqStep::Next);
+        assert_eq!(sequence_step(&mut last, 65535), SeqStep::Next);
+        assert_eq!(
+            sequence_step(&mut last, 0),
+            SeqStep::Next,
+            "wrap-around is not loss"
+        );
+        assert_eq!(sequence_step(&mut last, 3), SeqStep::Gap(2));
+        assert_eq!(sequence_step(&mut last, 2), SeqStep::Stale);
+        assert_eq!(sequence_step(&mut last, 3), SeqStep::Stale, "duplicate");
+        assert_eq!(
+            last,
+            Some(3),
+            "a stale packet does not move the sequence back"
+        );
+        assert_eq!(sequence_step(&mut last, 4), SeqStep::Next);
+    }
 }
