@@ -809,6 +809,32 @@ impl VedetteApp {
         }
     }
 
+    /// What every drawn tile does afterwards, maximized or in the grid: count the picture it
+    /// showed, and act on its buttons (which also select it) and its menu.
+    fn after_tile(&mut self, index: usize, response: &egui::Response, out: &tile::TileOutput) {
+        let capture = self.capture_unix_ms(index, out.rtp_ts);
+        self.shown.record(
+            index,
+            out.generation,
+            out.received_at,
+            capture,
+            out.video,
+            Instant::now(),
+        );
+        if let Some(intent) = out.intent {
+            self.selected = index;
+            self.cameras[index].set_intent(intent);
+        }
+        if out.toggle_sound {
+            self.selected = index;
+            self.toggle_sound(index);
+        }
+        if out.trust_certificate {
+            self.trust_certificate(index);
+        }
+        self.tile_extras(index, response, out);
+    }
+
     /// When camera `index`'s sender-report clock is trusted, the capture time of the picture
     /// with RTP time `rtp_ts`.
     fn capture_unix_ms(&self, index: usize, rtp_ts: Option<u32>) -> Option<f64> {
@@ -1103,25 +1129,7 @@ impl VedetteApp {
         if let Some(index) = self.maximized.filter(|&i| i < self.cameras.len()) {
             let view = self.tile_view(index, true, now);
             let (response, out) = tile::tile_ui(ui, area, &self.cameras[index], &view, now);
-            let capture = self.capture_unix_ms(index, out.rtp_ts);
-            self.shown.record(
-                index,
-                out.generation,
-                out.received_at,
-                capture,
-                out.video,
-                Instant::now(),
-            );
-            if let Some(intent) = out.intent {
-                self.cameras[index].set_intent(intent);
-            }
-            if out.toggle_sound {
-                self.toggle_sound(index);
-            }
-            if out.trust_certificate {
-                self.trust_certificate(index);
-            }
-            self.tile_extras(index, &response, &out);
+            self.after_tile(index, &response, &out);
             if response.double_clicked() {
                 self.maximized = None;
             }
@@ -1139,27 +1147,7 @@ impl VedetteApp {
             let rect = egui::Rect::from_min_size(min, cell).shrink(1.0);
             let view = self.tile_view(index, index == self.selected, now);
             let (response, out) = tile::tile_ui(ui, rect, &self.cameras[index], &view, now);
-            let capture = self.capture_unix_ms(index, out.rtp_ts);
-            self.shown.record(
-                index,
-                out.generation,
-                out.received_at,
-                capture,
-                out.video,
-                Instant::now(),
-            );
-            if let Some(intent) = out.intent {
-                self.selected = index;
-                self.cameras[index].set_intent(intent);
-            }
-            if out.toggle_sound {
-                self.selected = index;
-                self.toggle_sound(index);
-            }
-            if out.trust_certificate {
-                self.trust_certificate(index);
-            }
-            self.tile_extras(index, &response, &out);
+            self.after_tile(index, &response, &out);
             // Drag a tile onto another to swap them.
             response.dnd_set_drag_payload(DraggedTile(index));
             if response
