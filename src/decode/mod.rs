@@ -428,10 +428,14 @@ impl DecodeWorker {
             }
             self.waiting_for_idr = false;
             let show = damage.on_access_unit(au.is_idr, au.loss);
+            if show == Show::HoldBack {
+                // Not decoded either: nothing damaged reaches FFmpeg while a clean keyframe
+                // is expected soon.
+                self.stats.held_back.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
             let started = Instant::now();
             let packet = self.packet_for(&au);
-            // Damaged pictures are still decoded, so the decoder's references stay whole and
-            // the next keyframe (or concealment) can take over at once.
             if let Err(e) = self.decoder.send_packet(&packet) {
                 self.record_error(format!(
                     "decoding the picture at RTP time {}: {e}",
@@ -456,9 +460,7 @@ impl DecodeWorker {
                                 self.stats.concealed.fetch_add(1, Ordering::Relaxed);
                                 self.publish(&mut converter, picture, au.ts_in_90khz, received_at)
                             }
-                            Show::HoldBack => {
-                                self.stats.held_back.fetch_add(1, Ordering::Relaxed);
-                            }
+                            Show::HoldBack => {}
                         }
                     }
                     Err(ffmpeg::Error::Other { errno }) if errno == ffmpeg::util::error::EAGAIN => {
