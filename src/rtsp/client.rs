@@ -229,6 +229,8 @@ pub struct RtspSession {
     rtcp_at: Option<Instant>,
     /// `auto` over UDP: when to give up on UDP if no packet came.
     udp_fallback_at: Option<Instant>,
+    /// The streams being switched to TCP, while the switch is under way.
+    fallback_streams: Option<Vec<usize>>,
     played_once: bool,
     paused: bool,
     torn_down: bool,
@@ -320,6 +322,7 @@ impl RtspSession {
                         keepalive_at: None,
                         rtcp_at: None,
                         udp_fallback_at: None,
+                        fallback_streams: None,
                         played_once: false,
                         paused: false,
                         torn_down: false,
@@ -799,25 +802,39 @@ impl RtspSession {
     /// `auto`: PLAY over UDP brought nothing (a firewall or NAT in the way). Tear the UDP
     /// session down and set the same streams up again over TCP on this connection.
     async fn fall_back_to_tcp(&mut self) -> Result<(), RtspError> {
-        self.udp_fallback_at = None;
-        tracing::info!(
-            url = %self.url,
-            "no UDP packet within {} s; switching to TCP",
-            UDP_FALLBACK_AFTER.as_secs()
-        );
-        let streams: Vec<usize> = self.setup_streams.iter().map(|s| s.stream).collect();
-        let url = self.aggregate_url();
-        let _ = self
-            .request(Step::Teardown, Method::Teardown, &url, Vec::new())
-            .await;
+        // Callers drop `next_packet` on their own timers, so this can be cut off between its
+        // requests: `udp_fallback_at` stays due until the switch is complete, and each attempt
+        // starts again from a clean state with the streams noted by the first.
+        let streams = match &self.fallback_streams {
+            Some(streams) => streams.clone(),
+            None => {
+                tracing::info!(
+                    url = %self.url,
+                    "no UDP packet within {} s; switching to TCP",
+                    UDP_FALLBACK_AFTER.as_secs()
+                );
+                let streams: Vec<usize> = self.setup_streams.iter().map(|s| s.stream).collect();
+                self.fallback_streams = Some(streams.clone());
+                streams
+            }
+        };
+        if self.session.is_some() {
+            let url = self.aggregate_url();
+            let _ = self
+                .request(Step::Teardown, Method::Teardown, &url, Vec::new())
+                .await;
+        }
         self.session = None;
         self.setup_streams.clear();
         self.chosen = Some(Transport::Tcp);
         self.played_once = false;
-        for stream in streams {
-            self.setup_with(stream, Transport::Tcp).await?;
+        for stream in &streams {
+            self.setup_with(*stream, Transport::Tcp).await?;
         }
-        self.play().await
+        self.play().await?;
+        self.udp_fallback_at = None;
+        self.fallback_streams = None;
+        Ok(())
     }
 
     fn schedule_keepalive(&mut self) {
