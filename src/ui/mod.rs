@@ -130,6 +130,8 @@ struct ShownFrames {
     since: Instant,
     last_sample: Instant,
     tiles: Vec<ShownTile>,
+    /// Frames the UI drew since `since`, with or without a new picture.
+    passes: u64,
 }
 
 #[derive(Default)]
@@ -166,6 +168,7 @@ impl ShownFrames {
             since: now,
             last_sample: now,
             tiles: (0..tiles).map(|_| ShownTile::default()).collect(),
+            passes: 0,
         }
     }
 
@@ -278,6 +281,7 @@ impl ShownFrames {
     }
 
     fn maybe_log(&mut self) {
+        self.passes += 1;
         let elapsed = self.since.elapsed();
         if elapsed < Self::EVERY || self.tiles.is_empty() {
             return;
@@ -290,10 +294,12 @@ impl ShownFrames {
         let min = fps.iter().copied().fold(f64::INFINITY, f64::min);
         let mean = fps.iter().sum::<f64>() / fps.len() as f64;
         tracing::info!(
-            "wall: {} tiles, shown fps mean {mean:.1} min {min:.1}",
-            fps.len()
+            "wall: {} tiles, shown fps mean {mean:.1} min {min:.1}, {:.1} UI frames/s",
+            fps.len(),
+            self.passes as f64 / elapsed.as_secs_f64()
         );
         self.since = Instant::now();
+        self.passes = 0;
         self.tiles.iter_mut().for_each(|t| t.shown = 0);
     }
 }
@@ -386,7 +392,12 @@ impl VedetteApp {
     ) -> Self {
         add_arrow_fallback(ctx);
         let ctx = ctx.clone();
-        let repaint: Arc<dyn Fn() + Send + Sync> = Arc::new(move || ctx.request_repaint());
+        // egui answers `request_repaint()` with two passes (to let layouts settle); a new
+        // picture or state needs one. Under a software rasterizer every pass costs a whole
+        // window's worth of pixels, so the second one was a third of the app's CPU and a
+        // frame of latency for the next picture. A non-zero delay asks for exactly one.
+        let repaint: Arc<dyn Fn() + Send + Sync> =
+            Arc::new(move || ctx.request_repaint_after(Duration::from_micros(1)));
         let mut app = Self {
             runtime: setup.runtime,
             cameras: Vec::new(),
