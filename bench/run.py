@@ -14,12 +14,19 @@ CPU and memory are read from /proc for every client the same way, over the same 
 warm-up. Then capture->decoded latency p50/p95 for Vedette and the retina client, read from a
 Vedette demo-server stream whose pictures carry their capture time.
 
-Environment: BENCH_TILES="1 4 9 16", BENCH_SECONDS=10.
+The headless pair (vedette bench, retina) runs BENCH_ROUNDS times, alternating, and the table
+shows medians with each round's CPU ratio below it. Capture->on-screen latency is read back
+from the window's pixels for the app and for two GStreamer players of the same stream:
+ximagesink (CPU colour conversion, a blit) and glimagesink (GL textures and a shader, like
+Vedette; on this machine both GL paths run on llvmpipe).
+
+Environment: BENCH_TILES="1 4 9 16", BENCH_SECONDS=10, BENCH_ROUNDS=3.
 """
 
 import json
 import os
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -35,6 +42,7 @@ TICKS = os.sysconf("SC_CLK_TCK")
 STAGGER = 0.2
 MEASURE = float(os.environ.get("BENCH_SECONDS", "10"))
 TILES = [int(t) for t in os.environ.get("BENCH_TILES", "1 4 9 16").split()]
+ROUNDS = max(1, int(os.environ.get("BENCH_ROUNDS", "3")))
 
 
 def warmup_for(tiles):
@@ -207,7 +215,7 @@ def full_app(url, tiles, display):
             proc.kill()
         if not shown:
             return window.cpu, window.rss, 0.0, 0.0, None
-        words = shown[-1].split()
+        words = shown[-1].replace(",", " ").split()
         mean = float(words[words.index("mean") + 1])
         low = float(words[words.index("min") + 1])
         return window.cpu, window.rss, mean, low, None
@@ -245,13 +253,14 @@ def vedette_on_screen(url, display):
                 proc.kill()
 
 
-def gstreamer_on_screen(url, display):
-    """GStreamer's own player, unscaled at the top left of the screen."""
+def gstreamer_on_screen(url, display, sink):
+    """GStreamer's own player, unscaled at the top left of the screen. `sink` is the end of the
+    pipeline after decodebin: ximagesink (CPU colour conversion, a blit) or glimagesink (planes
+    uploaded to GL textures and converted in a shader, as Vedette does)."""
     env = dict(os.environ, DISPLAY=display)
     proc = subprocess.Popen(["gst-launch-1.0", "-q", "rtspsrc", f"location={url}", "latency=0",
-                             "!", "decodebin", "!", "videoconvert", "!", "ximagesink",
-                             "sync=false"], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+                             "!", "decodebin", "!"] + sink + ["sync=false"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         time.sleep(4.0)
         return screen_latency(display, (0, 0, 1280, 720))
@@ -273,12 +282,28 @@ def main():
     time.sleep(1.0)
     gst, url = start_gst(1280, 720, 30)
     rows = []
+    ratios = {}
     try:
         for tiles in TILES:
             results = {}
-            for name, run in (("vedette bench (headless)", lambda: vedette_bench(url, tiles)),
-                              ("retina + ffmpeg-next", lambda: retina_client(url, tiles)),
-                              ("ffmpeg -f null", lambda: ffmpeg_clients(url, tiles)),
+            # The headless pair runs ROUNDS times, alternating, and the table gives medians:
+            # on a small machine one run of each is within the noise of the other.
+            rounds = {"vedette bench (headless)": [], "retina + ffmpeg-next": []}
+            for r in range(ROUNDS):
+                for name, run in (("vedette bench (headless)", lambda: vedette_bench(url, tiles)),
+                                  ("retina + ffmpeg-next", lambda: retina_client(url, tiles))):
+                    rounds[name].append(run()[:4])
+                    print(f"  measured {tiles:2} tiles: {name} (round {r + 1}/{ROUNDS})",
+                          file=sys.stderr, flush=True)
+            for name, runs in rounds.items():
+                results[name] = (statistics.median(c for c, _, _, _ in runs),
+                                 statistics.median(m for _, m, _, _ in runs),
+                                 statistics.mean(f for _, _, f, _ in runs),
+                                 min(f for _, _, _, f in runs))
+            ratios[tiles] = [v[0] / r[0] for v, r in zip(rounds["vedette bench (headless)"],
+                                                         rounds["retina + ffmpeg-next"])
+                             if r[0] > 0]
+            for name, run in (("ffmpeg -f null", lambda: ffmpeg_clients(url, tiles)),
                               ("vedette app (Xvfb, llvmpipe)",
                                lambda: full_app(url, tiles, xvfb_display))):
                 cpu, rss, fps, fps_min, _ = run()
@@ -302,7 +327,10 @@ def main():
             latency[name] = (report["latency_p50_ms"], report["latency_p95_ms"])
         on_screen = {
             "vedette app (Xvfb, llvmpipe)": vedette_on_screen(demo_url, xvfb_display),
-            "gst-launch-1.0 ... ximagesink": gstreamer_on_screen(demo_url, xvfb_display),
+            "gst-launch-1.0 ... ximagesink": gstreamer_on_screen(
+                demo_url, xvfb_display, ["videoconvert", "!", "ximagesink"]),
+            "gst-launch-1.0 ... glimagesink": gstreamer_on_screen(
+                demo_url, xvfb_display, ["glupload", "!", "glcolorconvert", "!", "glimagesink"]),
         }
     finally:
         demo.terminate()
@@ -320,6 +348,11 @@ def main():
         for name, (cpu, rss, fps, fps_min) in results.items():
             print(f"{tiles:>5}  {name:<30} {cpu:7.1f} {rss:8.1f} {fps:9.1f} {fps_min:8.1f} "
                   f"{cpu / retina_cpu:10.2f}x {cpu / ffmpeg_cpu:10.2f}x")
+    print(f"Headless rows: medians of {ROUNDS} alternating rounds. Vedette/retina CPU per round:")
+    for tiles, r in ratios.items():
+        each = " ".join(f"{x:.2f}" for x in r)
+        median = statistics.median(r) if r else float("nan")
+        print(f"  {tiles:2} tiles: {each}   median {median:.2f}x")
     print()
     print("Capture -> decoded latency, Vedette demo server 720p30 (time code in the picture)")
     for name, (p50, p95) in latency.items():
