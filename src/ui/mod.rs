@@ -5,6 +5,7 @@
 mod camera_dialog;
 mod jobs;
 mod layout;
+mod pacer;
 mod snapshot;
 mod stats_panel;
 mod tile;
@@ -28,6 +29,7 @@ use camera_dialog::{
     PromptOutcome,
 };
 use jobs::{Job, Poll};
+use pacer::RepaintPacer;
 
 /// Everything the window starts with, prepared before it opens.
 pub struct AppSetup {
@@ -92,6 +94,7 @@ pub struct VedetteApp {
     /// Which camera is heard; all start muted.
     audio: Arc<AudioRouter>,
     repaint: Arc<dyn Fn() + Send + Sync>,
+    pacer: Arc<RepaintPacer>,
     /// The outcome of the last action that reports one ("Trust this certificate", import,
     /// export, snapshot, remove), shown in the toolbar.
     notice: Option<String>,
@@ -392,12 +395,14 @@ impl VedetteApp {
     ) -> Self {
         add_arrow_fallback(ctx);
         let ctx = ctx.clone();
-        // egui answers `request_repaint()` with two passes (to let layouts settle); a new
-        // picture or state needs one. Under a software rasterizer every pass costs a whole
-        // window's worth of pixels, so the second one was a third of the app's CPU and a
-        // frame of latency for the next picture. A non-zero delay asks for exactly one.
-        let repaint: Arc<dyn Fn() + Send + Sync> =
-            Arc::new(move || ctx.request_repaint_after(Duration::from_micros(1)));
+        // One pass per new picture or state, at most one per display interval (see pacer.rs).
+        // (egui answers `request_repaint()` with two passes; under a software rasterizer the
+        // second one was a third of the app's CPU and a frame of latency for the next picture.)
+        let pacer = Arc::new(RepaintPacer::new(pacer::INTERVAL));
+        let repaint: Arc<dyn Fn() + Send + Sync> = {
+            let pacer = pacer.clone();
+            Arc::new(move || ctx.request_repaint_after(pacer.delay(Instant::now())))
+        };
         let mut app = Self {
             runtime: setup.runtime,
             cameras: Vec::new(),
@@ -415,6 +420,7 @@ impl VedetteApp {
             shown: ShownFrames::new(0),
             audio: Arc::new(AudioRouter::default()),
             repaint,
+            pacer,
             notice: None,
             secrets: setup.secrets,
             next_tile: 0,
@@ -1265,6 +1271,7 @@ impl VedetteApp {
     /// One frame of the whole window: toolbar, wall, stats panel and dialogs. (What
     /// [`eframe::App::ui`] runs; tests run it in an `egui_kittest` harness.)
     pub fn frame_ui(&mut self, ui: &mut egui::Ui) {
+        self.pacer.pass_began(Instant::now());
         let ctx = ui.ctx().clone();
         self.poll_chores();
         let dialog_open = self.dialog.is_some()
