@@ -8,8 +8,9 @@
 //! in Annex B form, and fragmentation units rebuilt across packets.
 
 use std::collections::VecDeque;
+use std::marker::PhantomData;
 
-use super::h264::{AccessUnit, START_CODE};
+use super::h264::{AccessUnit, DepacketizeError, START_CODE};
 use super::{sequence_step, RtpPacketInfo, SeqStep};
 
 /// A picture being assembled, as [`Framing`] sees it.
@@ -117,6 +118,74 @@ impl<P: Picture> Framing<P> {
     }
 }
 
+/// A payload format of NAL units: how it marks random access, and how a payload becomes
+/// NAL units (H.264: RFC 6184, H.265: RFC 7798).
+pub trait NalFormat {
+    fn is_random_access(nal: &[u8]) -> bool;
+    /// Reads one packet's payload into `au`. An error drops only this packet.
+    fn push_payload(au: &mut NalAssembler, ts: u32, payload: &[u8])
+        -> Result<(), DepacketizeError>;
+}
+
+/// Reassembles RTP packets of a NAL-unit payload format into [`AccessUnit`]s.
+#[derive(Debug)]
+pub struct NalDepacketizer<F> {
+    au: NalAssembler,
+    format: PhantomData<F>,
+}
+
+impl<F: NalFormat> Default for NalDepacketizer<F> {
+    fn default() -> Self {
+        Self {
+            au: NalAssembler::new(F::is_random_access),
+            format: PhantomData,
+        }
+    }
+}
+
+impl<F: NalFormat> NalDepacketizer<F> {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Feeds one RTP packet. Completed access units are then available from [`Self::pull`].
+    /// An error drops only this packet (and marks the access unit as damaged).
+    pub fn push(&mut self, rtp: &RtpPacketInfo, payload: &[u8]) -> Result<(), DepacketizeError> {
+        if !self.au.begin_packet(rtp) {
+            return Ok(());
+        }
+        let result = F::push_payload(&mut self.au, rtp.ts_in_clock_rate, payload);
+        self.au.end_packet(rtp, result.is_err());
+        result
+    }
+
+    /// The next completed access unit, oldest first.
+    pub fn pull(&mut self) -> Option<AccessUnit> {
+        self.au.pull()
+    }
+
+    /// Packets lost, counted from sequence number gaps.
+    pub fn packets_lost(&self) -> u64 {
+        self.au.packets_lost()
+    }
+
+    /// Feeds arbitrary bytes, cut into pseudo-packets at each 0xA5, through a depacketizer;
+    /// returns the access units it made (the fuzz targets' body).
+    pub fn fuzz(data: &[u8]) -> usize {
+        let mut depacketizer = Self::new();
+        let mut units = 0;
+        for chunk in data.split(|&b| b == 0xA5) {
+            if let Ok((info, payload)) = super::parse_rtp(chunk) {
+                let _ = depacketizer.push(&info, payload);
+            }
+            while depacketizer.pull().is_some() {
+                units += 1;
+            }
+        }
+        units
+    }
+}
+
 #[derive(Debug)]
 pub(crate) struct PendingAccessUnit {
     ts_in_90khz: u32,
@@ -150,7 +219,7 @@ impl Picture for PendingAccessUnit {
 /// they come, fragmentation units are rebuilt first. The payload format's own parsing stays
 /// with the depacketizer; this holds what it builds.
 #[derive(Debug)]
-pub(crate) struct NalAssembler {
+pub struct NalAssembler {
     framing: Framing<PendingAccessUnit>,
     /// The NAL unit of a fragmentation unit in progress, its header rebuilt.
     fragment: Option<Vec<u8>>,

@@ -8,8 +8,7 @@
 //! `rtph264pay config-interval=-1` with a multi-slice encoder) repeat SPS/PPS between the
 //! slices of one IDR picture, and splitting there would cut that picture in two.
 
-use super::framing::NalAssembler;
-use super::RtpPacketInfo;
+use super::framing::{NalAssembler, NalDepacketizer, NalFormat};
 
 /// Annex B start code used when we assemble access units.
 pub const START_CODE: [u8; 4] = [0, 0, 0, 1];
@@ -69,55 +68,31 @@ pub enum DepacketizeError {
 }
 
 /// Reassembles RTP packets into [`AccessUnit`]s.
+pub type H264Depacketizer = NalDepacketizer<H264Payload>;
+
+/// The RFC 6184 payload format (packetization modes 0 and 1).
 #[derive(Debug)]
-pub struct H264Depacketizer {
-    au: NalAssembler,
-}
+pub struct H264Payload;
 
-impl Default for H264Depacketizer {
-    fn default() -> Self {
-        Self {
-            au: NalAssembler::new(|nal| nal_unit_type(nal) == Some(nal_type::IDR)),
-        }
-    }
-}
-
-impl H264Depacketizer {
-    pub fn new() -> Self {
-        Self::default()
+impl NalFormat for H264Payload {
+    fn is_random_access(nal: &[u8]) -> bool {
+        nal_unit_type(nal) == Some(nal_type::IDR)
     }
 
-    /// Feeds one RTP packet. Completed access units are then available from [`Self::pull`].
-    /// An error drops only this packet (and marks the access unit as damaged).
-    pub fn push(&mut self, rtp: &RtpPacketInfo, payload: &[u8]) -> Result<(), DepacketizeError> {
-        if !self.au.begin_packet(rtp) {
-            return Ok(());
-        }
-        let result = self.push_payload(rtp.ts_in_clock_rate, payload);
-        self.au.end_packet(rtp, result.is_err());
-        result
-    }
-
-    /// The next completed access unit, oldest first.
-    pub fn pull(&mut self) -> Option<AccessUnit> {
-        self.au.pull()
-    }
-
-    /// Packets lost, counted from sequence number gaps.
-    pub fn packets_lost(&self) -> u64 {
-        self.au.packets_lost()
-    }
-
-    fn push_payload(&mut self, ts: u32, payload: &[u8]) -> Result<(), DepacketizeError> {
+    fn push_payload(
+        au: &mut NalAssembler,
+        ts: u32,
+        payload: &[u8],
+    ) -> Result<(), DepacketizeError> {
         let header = *payload.first().ok_or(DepacketizeError::Empty)?;
         match header & 0x1f {
             1..=23 => {
-                self.au.drop_fragment();
-                self.au.append_nal(ts, payload);
+                au.drop_fragment();
+                au.append_nal(ts, payload);
             }
             nal_type::STAP_A => {
                 // RFC 6184 §5.7.1: 16-bit size, NAL unit, repeated.
-                self.au.drop_fragment();
+                au.drop_fragment();
                 let mut rest = payload.get(1..).unwrap_or_default();
                 while !rest.is_empty() {
                     let size_bytes = rest.get(..2).ok_or(DepacketizeError::Truncated("STAP-A"))?;
@@ -125,7 +100,7 @@ impl H264Depacketizer {
                     let nal = rest
                         .get(2..2 + size)
                         .ok_or(DepacketizeError::Truncated("STAP-A"))?;
-                    self.au.append_nal(ts, nal);
+                    au.append_nal(ts, nal);
                     rest = rest.get(2 + size..).unwrap_or_default();
                 }
             }
@@ -140,12 +115,12 @@ impl H264Depacketizer {
                     let mut nal = Vec::with_capacity(fragment.len() * 8);
                     nal.push((header & 0xe0) | (fu_header & 0x1f));
                     nal.extend_from_slice(fragment);
-                    self.au.start_fragment(nal);
+                    au.start_fragment(nal);
                     if end {
-                        self.au.end_fragment(ts);
+                        au.end_fragment(ts);
                     }
                 } else {
-                    self.au.continue_fragment(ts, fragment, end);
+                    au.continue_fragment(ts, fragment, end);
                 }
             }
             t @ (nal_type::STAP_B | nal_type::MTAP16 | nal_type::MTAP24 | nal_type::FU_B) => {
@@ -259,23 +234,13 @@ impl H264Packetizer {
 
 /// Feeds arbitrary bytes, cut into pseudo-packets, through the depacketizer (fuzz target).
 pub fn fuzz_depacketize(data: &[u8]) -> usize {
-    let mut depacketizer = H264Depacketizer::new();
-    let mut units = 0;
-    for chunk in data.split(|&b| b == 0xA5) {
-        if let Ok((info, payload)) = super::parse_rtp(chunk) {
-            let _ = depacketizer.push(&info, payload);
-        }
-        while depacketizer.pull().is_some() {
-            units += 1;
-        }
-    }
-    units
+    H264Depacketizer::fuzz(data)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rtp::parse_rtp;
+    use crate::rtp::{parse_rtp, RtpPacketInfo};
 
     const SPS: &[u8] = &[0x67, 0x42, 0xc0, 0x1f, 0xd9];
     const PPS: &[u8] = &[0x68, 0xcb, 0x83, 0xcb, 0x20];

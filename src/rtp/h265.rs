@@ -11,9 +11,8 @@
 
 use base64::Engine as _;
 
-use super::framing::NalAssembler;
-use super::h264::{AccessUnit, DepacketizeError};
-use super::RtpPacketInfo;
+use super::framing::{NalAssembler, NalDepacketizer, NalFormat};
+use super::h264::DepacketizeError;
 
 /// NAL unit types (H.265 Table 7-1, RFC 7798 §4.4) that matter here.
 pub mod nal_type {
@@ -41,48 +40,22 @@ pub fn nal_unit_type(nal: &[u8]) -> Option<u8> {
 const NAL_HEADER_LEN: usize = 2;
 
 /// Reassembles RTP packets into [`AccessUnit`]s.
+pub type H265Depacketizer = NalDepacketizer<H265Payload>;
+
+/// The RFC 7798 payload format, without DONL/DOND (see the module documentation).
 #[derive(Debug)]
-pub struct H265Depacketizer {
-    au: NalAssembler,
-}
+pub struct H265Payload;
 
-impl Default for H265Depacketizer {
-    fn default() -> Self {
-        Self {
-            au: NalAssembler::new(|nal| {
-                nal_unit_type(nal).is_some_and(|t| nal_type::IRAP.contains(&t))
-            }),
-        }
-    }
-}
-
-impl H265Depacketizer {
-    pub fn new() -> Self {
-        Self::default()
+impl NalFormat for H265Payload {
+    fn is_random_access(nal: &[u8]) -> bool {
+        nal_unit_type(nal).is_some_and(|t| nal_type::IRAP.contains(&t))
     }
 
-    /// Feeds one RTP packet. Completed access units are then available from [`Self::pull`].
-    /// An error drops only this packet (and marks the access unit as damaged).
-    pub fn push(&mut self, rtp: &RtpPacketInfo, payload: &[u8]) -> Result<(), DepacketizeError> {
-        if !self.au.begin_packet(rtp) {
-            return Ok(());
-        }
-        let result = self.push_payload(rtp.ts_in_clock_rate, payload);
-        self.au.end_packet(rtp, result.is_err());
-        result
-    }
-
-    /// The next completed access unit, oldest first.
-    pub fn pull(&mut self) -> Option<AccessUnit> {
-        self.au.pull()
-    }
-
-    /// Packets lost, counted from sequence number gaps.
-    pub fn packets_lost(&self) -> u64 {
-        self.au.packets_lost()
-    }
-
-    fn push_payload(&mut self, ts: u32, payload: &[u8]) -> Result<(), DepacketizeError> {
+    fn push_payload(
+        au: &mut NalAssembler,
+        ts: u32,
+        payload: &[u8],
+    ) -> Result<(), DepacketizeError> {
         // RFC 7798 §4.4: every payload starts with a NAL unit header ("payload header").
         let (header, body) = match payload {
             [] => return Err(DepacketizeError::Empty),
@@ -92,12 +65,12 @@ impl H265Depacketizer {
         match (header[0] >> 1) & 0x3f {
             0..=47 => {
                 // §4.4.1 single NAL unit packet: the payload is the NAL unit.
-                self.au.drop_fragment();
-                self.au.append_nal(ts, payload);
+                au.drop_fragment();
+                au.append_nal(ts, payload);
             }
             nal_type::AP => {
                 // §4.4.2 without DONL/DOND: 16-bit size, NAL unit, repeated.
-                self.au.drop_fragment();
+                au.drop_fragment();
                 let mut rest = body;
                 while !rest.is_empty() {
                     let [hi, lo, after @ ..] = rest else {
@@ -108,7 +81,7 @@ impl H265Depacketizer {
                         .get(..size)
                         .filter(|nal| nal.len() >= NAL_HEADER_LEN)
                         .ok_or(DepacketizeError::Truncated("AP"))?;
-                    self.au.append_nal(ts, nal);
+                    au.append_nal(ts, nal);
                     rest = after.get(size..).unwrap_or_default();
                 }
             }
@@ -126,12 +99,12 @@ impl H265Depacketizer {
                     nal.push((header[0] & 0x81) | (fu_type << 1));
                     nal.push(header[1]);
                     nal.extend_from_slice(fragment);
-                    self.au.start_fragment(nal);
+                    au.start_fragment(nal);
                     if end {
-                        self.au.end_fragment(ts);
+                        au.end_fragment(ts);
                     }
                 } else {
-                    self.au.continue_fragment(ts, fragment, end);
+                    au.continue_fragment(ts, fragment, end);
                 }
             }
             // PACI (§4.4.4) only repeats header information for MANE use, and 51..=63 are not
@@ -183,22 +156,14 @@ fn fmtp_value<'a>(fmtp: &'a [(String, String)], name: &str) -> Option<&'a str> {
 
 /// Feeds arbitrary bytes, cut into pseudo-packets, through the depacketizer (fuzz target).
 pub fn fuzz_depacketize(data: &[u8]) -> usize {
-    let mut depacketizer = H265Depacketizer::new();
-    let mut units = 0;
-    for chunk in data.split(|&b| b == 0xA5) {
-        if let Ok((info, payload)) = super::parse_rtp(chunk) {
-            let _ = depacketizer.push(&info, payload);
-        }
-        while depacketizer.pull().is_some() {
-            units += 1;
-        }
-    }
-    units
+    H265Depacketizer::fuzz(data)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rtp::h264::AccessUnit;
+    use crate::rtp::RtpPacketInfo;
 
     const VPS: &[u8] = &[0x40, 0x01, 0x0c, 0x01, 0xff, 0xff];
     const SPS: &[u8] = &[0x42, 0x01, 0x01, 0x01, 0x60, 0x90];

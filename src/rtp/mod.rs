@@ -2,7 +2,7 @@
 //! building are `rtp-types`; this module holds the payload formats.
 
 pub mod audio;
-mod framing;
+pub mod framing;
 pub mod h264;
 pub mod h265;
 pub mod jpeg;
