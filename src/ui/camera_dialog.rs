@@ -324,21 +324,7 @@ impl CameraDialog {
                 }
                 ui.end_row();
 
-                let label = ui.label("URL");
-                urls_changed |= ui
-                    .add(
-                        egui::TextEdit::singleline(&mut self.url)
-                            .hint_text("rtsp://192.0.2.10/stream1")
-                            .desired_width(FIELD_WIDTH),
-                    )
-                    .labelled_by(label.id)
-                    .changed();
-                ui.end_row();
-                if let Some(problem) = url_problem(&self.url) {
-                    ui.label("");
-                    field_message_ui(ui, problem);
-                    ui.end_row();
-                }
+                urls_changed |= url_field_ui(ui, "URL", &mut self.url, "rtsp://192.0.2.10/stream1");
 
                 let label = ui.label("Transport");
                 egui::ComboBox::from_id_salt("camera_dialog_transport")
@@ -371,21 +357,12 @@ impl CameraDialog {
                 .labelled_by(label.id);
                 ui.end_row();
 
-                let label = ui.label("Sub-stream URL");
-                urls_changed |= ui
-                    .add(
-                        egui::TextEdit::singleline(&mut self.sub_url)
-                            .hint_text("optional, played in the grid")
-                            .desired_width(FIELD_WIDTH),
-                    )
-                    .labelled_by(label.id)
-                    .changed();
-                ui.end_row();
-                if let Some(problem) = url_problem(&self.sub_url) {
-                    ui.label("");
-                    field_message_ui(ui, problem);
-                    ui.end_row();
-                }
+                urls_changed |= url_field_ui(
+                    ui,
+                    "Sub-stream URL",
+                    &mut self.sub_url,
+                    "optional, played in the grid",
+                );
             });
         if urls_changed {
             self.move_credentials_out_of_urls();
@@ -466,6 +443,27 @@ const ERROR_COLOR: egui::Color32 = egui::Color32::from_rgb(255, 110, 110);
 const FIELD_WIDTH: f32 = 320.0;
 
 /// A problem with the field above, wrapped to the field's width.
+/// A URL row of the form's grid, with the URL's problem (if any) in the row below it;
+/// returns whether the text changed.
+fn url_field_ui(ui: &mut egui::Ui, label: &str, text: &mut String, hint: &str) -> bool {
+    let label = ui.label(label);
+    let changed = ui
+        .add(
+            egui::TextEdit::singleline(text)
+                .hint_text(hint)
+                .desired_width(FIELD_WIDTH),
+        )
+        .labelled_by(label.id)
+        .changed();
+    ui.end_row();
+    if let Some(problem) = url_problem(text) {
+        ui.label("");
+        field_message_ui(ui, problem);
+        ui.end_row();
+    }
+    changed
+}
+
 fn field_message_ui(ui: &mut egui::Ui, message: String) {
     ui.scope(|ui| {
         ui.set_max_width(FIELD_WIDTH);
