@@ -32,13 +32,10 @@ bench: deps
 fmt:
 	$(CARGO) fmt --all
 
-fuzz:
-	@echo "Fuzz targets live in fuzz/fuzz_targets/; run them from the repository root. cargo-fuzz needs nightly:"
-	@echo "  cargo install cargo-fuzz"
-	@echo "  cargo +nightly fuzz list"
-	@echo "  cargo +nightly fuzz run <target>"
-	@echo "With a stable toolchain only, RUSTC_BOOTSTRAP=1 unlocks the nightly flags it needs:"
-	@echo "  RUSTC_BOOTSTRAP=1 cargo fuzz run <target>"
+# Every fuzz target under libFuzzer with AddressSanitizer, FUZZ_SECONDS (60) each; installs
+# cargo-fuzz if missing. Runs on stable Rust (RUSTC_BOOTSTRAP=1 unlocks the flags it needs).
+fuzz: deps
+	./scripts/fuzz.sh
 
 clean:
 	$(CARGO) clean
