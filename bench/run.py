@@ -118,8 +118,17 @@ def json_client(cmd, warmup):
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     window = Window(lambda: [proc.pid], warmup)
     window.run(start)
-    out, _ = proc.communicate(timeout=60)
-    report = json.loads(out.strip().splitlines()[-1])
+    try:
+        out, _ = proc.communicate(timeout=60)
+        report = json.loads(out.strip().splitlines()[-1])
+    except (subprocess.TimeoutExpired, ValueError, IndexError) as e:
+        # One client that hangs or says nothing costs its row, not the whole run.
+        proc.kill()
+        proc.communicate()
+        print(f"  {os.path.basename(cmd[0])} gave no report: {e}", file=sys.stderr, flush=True)
+        return window.cpu, window.rss, float("nan"), float("nan"), {}
+    if report.get("errors"):
+        print(f"  {os.path.basename(cmd[0])}: {report['errors']}", file=sys.stderr, flush=True)
     return window.cpu, window.rss, report["fps_mean"], report["fps_min"], report
 
 
@@ -324,7 +333,7 @@ def main():
         for name, run in (("vedette bench (headless)", lambda: vedette_bench(demo_url, 1)),
                           ("retina + ffmpeg-next", lambda: retina_client(demo_url, 1))):
             report = run()[4]
-            latency[name] = (report["latency_p50_ms"], report["latency_p95_ms"])
+            latency[name] = (report.get("latency_p50_ms"), report.get("latency_p95_ms"))
         on_screen = {
             "vedette app (Xvfb, llvmpipe)": vedette_on_screen(demo_url, xvfb_display),
             "gst-launch-1.0 ... ximagesink": gstreamer_on_screen(
