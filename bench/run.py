@@ -113,6 +113,17 @@ def start_gst(width, height, fps):
     return proc, f"rtsp://127.0.0.1:{line.split('=')[1].strip()}/test"
 
 
+def with_server(run):
+    """`run(url)` against a GstRtspServer of its own: after many sessions at 16 tiles, one
+    GstRtspServer 1.22 process was seen to stop answering, which would end every later row."""
+    gst, url = start_gst(1280, 720, 30)
+    try:
+        return run(url)
+    finally:
+        gst.terminate()
+        gst.wait()
+
+
 def json_client(cmd, warmup):
     start = time.monotonic()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
@@ -289,39 +300,34 @@ def main():
     xvfb = subprocess.Popen(["Xvfb", xvfb_display, "-screen", "0", "1280x720x24", "-nolisten",
                              "tcp"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     time.sleep(1.0)
-    gst, url = start_gst(1280, 720, 30)
     rows = []
     ratios = {}
-    try:
-        for tiles in TILES:
-            results = {}
-            # The headless pair runs ROUNDS times, alternating, and the table gives medians:
-            # on a small machine one run of each is within the noise of the other.
-            rounds = {"vedette bench (headless)": [], "retina + ffmpeg-next": []}
-            for r in range(ROUNDS):
-                for name, run in (("vedette bench (headless)", lambda: vedette_bench(url, tiles)),
-                                  ("retina + ffmpeg-next", lambda: retina_client(url, tiles))):
-                    rounds[name].append(run()[:4])
-                    print(f"  measured {tiles:2} tiles: {name} (round {r + 1}/{ROUNDS})",
-                          file=sys.stderr, flush=True)
-            for name, runs in rounds.items():
-                results[name] = (statistics.median(c for c, _, _, _ in runs),
-                                 statistics.median(m for _, m, _, _ in runs),
-                                 statistics.mean(f for _, _, f, _ in runs),
-                                 min(f for _, _, _, f in runs))
-            ratios[tiles] = [v[0] / r[0] for v, r in zip(rounds["vedette bench (headless)"],
-                                                         rounds["retina + ffmpeg-next"])
-                             if r[0] > 0]
-            for name, run in (("ffmpeg -f null", lambda: ffmpeg_clients(url, tiles)),
-                              ("vedette app (Xvfb, llvmpipe)",
-                               lambda: full_app(url, tiles, xvfb_display))):
-                cpu, rss, fps, fps_min, _ = run()
-                results[name] = (cpu, rss, fps, fps_min)
-                print(f"  measured {tiles:2} tiles: {name}", file=sys.stderr, flush=True)
-            rows.append((tiles, results))
-    finally:
-        gst.terminate()
-        gst.wait()
+    for tiles in TILES:
+        results = {}
+        # The headless pair runs ROUNDS times, alternating, and the table gives medians:
+        # on a small machine one run of each is within the noise of the other.
+        rounds = {"vedette bench (headless)": [], "retina + ffmpeg-next": []}
+        for r in range(ROUNDS):
+            for name, run in (("vedette bench (headless)", vedette_bench),
+                              ("retina + ffmpeg-next", retina_client)):
+                rounds[name].append(with_server(lambda url: run(url, tiles))[:4])
+                print(f"  measured {tiles:2} tiles: {name} (round {r + 1}/{ROUNDS})",
+                      file=sys.stderr, flush=True)
+        for name, runs in rounds.items():
+            results[name] = (statistics.median(c for c, _, _, _ in runs),
+                             statistics.median(m for _, m, _, _ in runs),
+                             statistics.mean(f for _, _, f, _ in runs),
+                             min(f for _, _, _, f in runs))
+        ratios[tiles] = [v[0] / r[0] for v, r in zip(rounds["vedette bench (headless)"],
+                                                     rounds["retina + ffmpeg-next"])
+                         if r[0] > 0]
+        for name, run in (("ffmpeg -f null", lambda url: ffmpeg_clients(url, tiles)),
+                          ("vedette app (Xvfb, llvmpipe)",
+                           lambda url: full_app(url, tiles, xvfb_display))):
+            cpu, rss, fps, fps_min, _ = with_server(run)
+            results[name] = (cpu, rss, fps, fps_min)
+            print(f"  measured {tiles:2} tiles: {name}", file=sys.stderr, flush=True)
+        rows.append((tiles, results))
 
     demo = subprocess.Popen([VEDETTE, "demo-server", "--port", "0", "--cameras", "1", "--width",
                              "1280", "--height", "720", "--fps", "30"], stdout=subprocess.PIPE,
