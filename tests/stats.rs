@@ -12,7 +12,13 @@ use serde_json::Value;
 
 /// The final `stats` object of a probe run, after checking the probe succeeded.
 fn final_stats(run: &ProbeRun) -> Value {
-    assert_eq!(run.code(), Some(0), "probe failed:\n{}", run.stderr());
+    assert_eq!(
+        run.code(),
+        Some(0),
+        "probe failed:\n{}\n{}",
+        run.stdout(),
+        run.stderr()
+    );
     let last = run.stdout().lines().last().map(str::to_owned);
     let json: Value = last
         .as_deref()

@@ -8,7 +8,7 @@
 //! `rtph264pay config-interval=-1` with a multi-slice encoder) repeat SPS/PPS between the
 //! slices of one IDR picture, and splitting there would cut that picture in two.
 
-use super::framing::{NalAssembler, NalDepacketizer, NalFormat};
+use super::{sequence_step, RtpPacketInfo, SeqStep};
 
 /// Annex B start code used when we assemble access units.
 pub const START_CODE: [u8; 4] = [0, 0, 0, 1];
@@ -67,32 +67,115 @@ pub enum DepacketizeError {
     Truncated(&'static str),
 }
 
+#[derive(Debug, Default)]
+struct PendingAccessUnit {
+    ts_in_90khz: u32,
+    data: Vec<u8>,
+    is_idr: bool,
+    loss: bool,
+    packets: u32,
+}
+
 /// Reassembles RTP packets into [`AccessUnit`]s.
-pub type H264Depacketizer = NalDepacketizer<H264Payload>;
+#[derive(Debug, Default)]
+pub struct H264Depacketizer {
+    pending: Option<PendingAccessUnit>,
+    /// Header byte and data of an FU-A in progress.
+    fragment: Option<Vec<u8>>,
+    last_seq: Option<u16>,
+    /// Loss seen while no access unit was pending; goes onto the next one.
+    loss_carry: bool,
+    ready: std::collections::VecDeque<AccessUnit>,
+    /// Packets lost, counted from sequence number gaps.
+    pub packets_lost: u64,
+}
 
-/// The RFC 6184 payload format (packetization modes 0 and 1).
-#[derive(Debug)]
-pub struct H264Payload;
+impl H264Depacketizer {
+    pub fn new() -> Self {
+        Self::default()
+    }
 
-impl NalFormat for H264Payload {
-    fn is_random_access(nal: &[u8]) -> bool {
-        nal_unit_type(nal) == Some(nal_type::IDR)
+    /// Feeds one RTP packet. Completed access units are then available from [`Self::pull`].
+    /// An error drops only this packet (and marks the access unit as damaged).
+    pub fn push(&mut self, rtp: &RtpPacketInfo, payload: &[u8]) -> Result<(), DepacketizeError> {
+        match sequence_step(&mut self.last_seq, rtp.sequence_number) {
+            SeqStep::Next => {}
+            SeqStep::Gap(missing) => {
+                self.packets_lost += u64::from(missing);
+                self.mark_loss();
+                self.fragment = None;
+            }
+            // Late or duplicate packet: it belongs to data we already handed on.
+            SeqStep::Stale => return Ok(()),
+        }
+
+        if let Some(p) = &self.pending {
+            if p.ts_in_90khz != rtp.ts_in_clock_rate {
+                // New timestamp without the marker on the previous picture (the marked packet
+                // was lost, or the camera never sets it): the previous picture is complete.
+                self.finish_pending();
+            }
+        }
+        let result = self.push_payload(rtp, payload);
+        if result.is_err() {
+            self.mark_loss();
+        }
+        if rtp.marker {
+            self.fragment = None;
+            self.finish_pending();
+        }
+        result
+    }
+
+    /// The next completed access unit, oldest first.
+    pub fn pull(&mut self) -> Option<AccessUnit> {
+        self.ready.pop_front()
+    }
+
+    fn mark_loss(&mut self) {
+        match &mut self.pending {
+            Some(p) => p.loss = true,
+            None => self.loss_carry = true,
+        }
+    }
+
+    fn pending_for(&mut self, ts_in_90khz: u32) -> &mut PendingAccessUnit {
+        let carry = std::mem::take(&mut self.loss_carry);
+        self.pending.get_or_insert_with(|| PendingAccessUnit {
+            ts_in_90khz,
+            loss: carry,
+            ..Default::default()
+        })
+    }
+
+    fn append_nal(&mut self, ts_in_90khz: u32, nal: &[u8]) {
+        if nal.is_empty() {
+            return;
+        }
+        let au = self.pending_for(ts_in_90khz);
+        if nal_unit_type(nal) == Some(nal_type::IDR) {
+            au.is_idr = true;
+        }
+        au.data.extend_from_slice(&START_CODE);
+        au.data.extend_from_slice(nal);
     }
 
     fn push_payload(
-        au: &mut NalAssembler,
-        ts: u32,
+        &mut self,
+        rtp: &RtpPacketInfo,
         payload: &[u8],
     ) -> Result<(), DepacketizeError> {
+        let ts = rtp.ts_in_clock_rate;
         let header = *payload.first().ok_or(DepacketizeError::Empty)?;
+        self.pending_for(ts).packets += 1;
         match header & 0x1f {
             1..=23 => {
-                au.drop_fragment();
-                au.append_nal(ts, payload);
+                self.fragment = None;
+                self.append_nal(ts, payload);
             }
             nal_type::STAP_A => {
                 // RFC 6184 §5.7.1: 16-bit size, NAL unit, repeated.
-                au.drop_fragment();
+                self.fragment = None;
                 let mut rest = payload.get(1..).unwrap_or_default();
                 while !rest.is_empty() {
                     let size_bytes = rest.get(..2).ok_or(DepacketizeError::Truncated("STAP-A"))?;
@@ -100,7 +183,7 @@ impl NalFormat for H264Payload {
                     let nal = rest
                         .get(2..2 + size)
                         .ok_or(DepacketizeError::Truncated("STAP-A"))?;
-                    au.append_nal(ts, nal);
+                    self.append_nal(ts, nal);
                     rest = rest.get(2 + size..).unwrap_or_default();
                 }
             }
@@ -108,19 +191,24 @@ impl NalFormat for H264Payload {
                 // RFC 6184 §5.8: FU indicator, FU header (S, E, R, type), fragment.
                 let fu_header = *payload.get(1).ok_or(DepacketizeError::Truncated("FU-A"))?;
                 let fragment = payload.get(2..).unwrap_or_default();
+                let start = fu_header & 0x80 != 0;
                 let end = fu_header & 0x40 != 0;
-                if fu_header & 0x80 != 0 {
-                    // The NAL unit header: F and NRI from the indicator, the type from the
-                    // FU header.
+                if start {
                     let mut nal = Vec::with_capacity(fragment.len() * 8);
                     nal.push((header & 0xe0) | (fu_header & 0x1f));
                     nal.extend_from_slice(fragment);
-                    au.start_fragment(nal);
-                    if end {
-                        au.end_fragment(ts);
-                    }
+                    self.fragment = Some(nal);
+                } else if let Some(nal) = &mut self.fragment {
+                    nal.extend_from_slice(fragment);
                 } else {
-                    au.continue_fragment(ts, fragment, end);
+                    // A middle or end fragment whose start we never saw: lost.
+                    self.mark_loss();
+                    return Ok(());
+                }
+                if end {
+                    if let Some(nal) = self.fragment.take() {
+                        self.append_nal(ts, &nal);
+                    }
                 }
             }
             t @ (nal_type::STAP_B | nal_type::MTAP16 | nal_type::MTAP24 | nal_type::FU_B) => {
@@ -129,6 +217,26 @@ impl NalFormat for H264Payload {
             other => return Err(DepacketizeError::UnsupportedNalType(other)),
         }
         Ok(())
+    }
+
+    fn finish_pending(&mut self) {
+        if let Some(p) = self.pending.take() {
+            if self.fragment.is_some() {
+                // An unfinished fragment belongs to a picture we are closing: it is lost.
+                self.fragment = None;
+            }
+            if p.data.is_empty() {
+                self.loss_carry |= p.loss;
+                return;
+            }
+            self.ready.push_back(AccessUnit {
+                ts_in_90khz: p.ts_in_90khz,
+                data: p.data,
+                is_idr: p.is_idr,
+                loss: p.loss,
+                packets: p.packets,
+            });
+        }
     }
 }
 
@@ -234,13 +342,23 @@ impl H264Packetizer {
 
 /// Feeds arbitrary bytes, cut into pseudo-packets, through the depacketizer (fuzz target).
 pub fn fuzz_depacketize(data: &[u8]) -> usize {
-    H264Depacketizer::fuzz(data)
+    let mut depacketizer = H264Depacketizer::new();
+    let mut units = 0;
+    for chunk in data.split(|&b| b == 0xA5) {
+        if let Ok((info, payload)) = super::parse_rtp(chunk) {
+            let _ = depacketizer.push(&info, payload);
+        }
+        while depacketizer.pull().is_some() {
+            units += 1;
+        }
+    }
+    units
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rtp::{parse_rtp, RtpPacketInfo};
+    use crate::rtp::parse_rtp;
 
     const SPS: &[u8] = &[0x67, 0x42, 0xc0, 0x1f, 0xd9];
     const PPS: &[u8] = &[0x68, 0xcb, 0x83, 0xcb, 0x20];
@@ -285,7 +403,7 @@ mod tests {
         assert_eq!(aus[1].nal_units(), vec![small.as_slice()]);
         assert!(!aus[1].is_idr);
         assert_eq!(aus[1].ts_in_90khz, 3000);
-        assert_eq!(d.packets_lost(), 0, "sequence wrap is not loss");
+        assert_eq!(d.packets_lost, 0, "sequence wrap is not loss");
     }
 
     #[test]
@@ -353,7 +471,7 @@ mod tests {
         // Drop a middle FU-A fragment of the first picture.
         packets.remove(2);
         let (aus, d) = depacketize_all(&packets);
-        assert_eq!(d.packets_lost(), 1);
+        assert_eq!(d.packets_lost, 1);
         // The damaged IDR lost a fragment; its NAL was dropped, so only later pictures remain,
         // and the first of them carries the loss flag.
         assert!(aus.iter().any(|a| a.loss));

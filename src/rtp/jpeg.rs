@@ -9,9 +9,8 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use super::framing::{Begin, Framing, Picture};
 use super::h264::AccessUnit;
-use super::RtpPacketInfo;
+use super::{sequence_step, RtpPacketInfo, SeqStep};
 
 /// Bytes in one 8-bit quantization table.
 const QUANT_TABLE_LEN: usize = 64;
@@ -162,49 +161,19 @@ struct PendingFrame {
     damaged: bool,
 }
 
-impl Picture for PendingFrame {
-    fn new(ts_in_90khz: u32) -> Self {
-        Self {
-            ts_in_90khz,
-            header: None,
-            scan: Vec::new(),
-            packets: 0,
-            damaged: false,
-        }
-    }
-
-    fn ts_in_90khz(&self) -> u32 {
-        self.ts_in_90khz
-    }
-
-    fn mark_loss(&mut self) {
-        self.damaged = true;
-    }
-}
-
 /// Reassembles RTP JPEG packets into complete JPEG images, as [`AccessUnit`]s.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct JpegDepacketizer {
-    /// Each image stands alone: loss between images damages none of them (a next image that
-    /// lost its start fails the offset check).
-    framing: Framing<PendingFrame>,
+    pending: Option<PendingFrame>,
+    last_seq: Option<u16>,
     /// In-band tables by Q (128–254): a sender may send them once and then omit them
     /// (RFC 2435 §3.1.8, length 0).
     cached_tables: HashMap<u8, QuantTables>,
     ready: VecDeque<AccessUnit>,
+    /// Packets lost, counted from sequence number gaps.
+    pub packets_lost: u64,
     /// Frames not emitted because a fragment was missing or could not be used.
     pub frames_dropped: u64,
-}
-
-impl Default for JpegDepacketizer {
-    fn default() -> Self {
-        Self {
-            framing: Framing::new(false),
-            cached_tables: HashMap::new(),
-            ready: VecDeque::new(),
-            frames_dropped: 0,
-        }
-    }
 }
 
 impl JpegDepacketizer {
@@ -219,23 +188,33 @@ impl JpegDepacketizer {
         rtp: &RtpPacketInfo,
         payload: &[u8],
     ) -> Result<(), JpegDepacketizeError> {
-        match self.framing.begin_packet(rtp) {
-            // Late or duplicate packet: its frame was already handed on or dropped.
-            Begin::Stale => return Ok(()),
-            Begin::Go { closed, .. } => {
-                if let Some(frame) = closed {
-                    self.finish(frame);
+        match sequence_step(&mut self.last_seq, rtp.sequence_number) {
+            SeqStep::Next => {}
+            SeqStep::Gap(missing) => {
+                self.packets_lost += u64::from(missing);
+                // The lost packets were the rest of the pending frame or the start of the
+                // next one; a next frame that lost its start fails the offset check.
+                if let Some(p) = &mut self.pending {
+                    p.damaged = true;
                 }
+            }
+            // Late or duplicate packet: its frame was already handed on or dropped.
+            SeqStep::Stale => return Ok(()),
+        }
+
+        if let Some(p) = &self.pending {
+            if p.ts_in_90khz != rtp.ts_in_clock_rate {
+                // New timestamp without the marker on the previous frame (the camera never
+                // sets it; a lost marked packet already damaged the frame above).
+                self.finish_pending();
             }
         }
         let result = self.push_payload(rtp, payload);
         if result.is_err() {
-            self.framing.pending_for(rtp.ts_in_clock_rate).damaged = true;
+            self.pending_for(rtp.ts_in_clock_rate).damaged = true;
         }
         if rtp.marker {
-            if let Some(frame) = self.framing.take() {
-                self.finish(frame);
-            }
+            self.finish_pending();
         }
         result
     }
@@ -245,13 +224,14 @@ impl JpegDepacketizer {
         self.ready.pop_front()
     }
 
-    /// Packets lost, counted from sequence number gaps.
-    pub fn packets_lost(&self) -> u64 {
-        self.framing.packets_lost()
-    }
-
     fn pending_for(&mut self, ts_in_90khz: u32) -> &mut PendingFrame {
-        self.framing.pending_for(ts_in_90khz)
+        self.pending.get_or_insert_with(|| PendingFrame {
+            ts_in_90khz,
+            header: None,
+            scan: Vec::new(),
+            packets: 0,
+            damaged: false,
+        })
     }
 
     fn push_payload(
@@ -316,7 +296,10 @@ impl JpegDepacketizer {
         })
     }
 
-    fn finish(&mut self, frame: PendingFrame) {
+    fn finish_pending(&mut self) {
+        let Some(frame) = self.pending.take() else {
+            return;
+        };
         match frame.header {
             Some(header) if !frame.damaged => self.ready.push_back(AccessUnit {
                 ts_in_90khz: frame.ts_in_90khz,
@@ -674,7 +657,7 @@ mod tests {
             4
         );
         assert_eq!(
-            (d.packets_lost(), d.frames_dropped),
+            (d.packets_lost, d.frames_dropped),
             (0, 0),
             "sequence wrap is not loss"
         );
@@ -785,7 +768,7 @@ mod tests {
         let (images, d) = depacketize_all(&packets);
         assert_eq!(images.len(), 1);
         assert_eq!(images[0].ts_in_90khz, 3000);
-        assert_eq!((d.packets_lost(), d.frames_dropped), (1, 1));
+        assert_eq!((d.packets_lost, d.frames_dropped), (1, 1));
 
         // A hole in the offsets without a sequence gap (a broken sender) drops it too.
         let mut packets = packetize(&frame, 100, 0, 0);
@@ -793,7 +776,7 @@ mod tests {
         packets[1].0.sequence_number = 1;
         let (images, d) = depacketize_all(&packets);
         assert!(images.is_empty());
-        assert_eq!((d.packets_lost(), d.frames_dropped), (0, 1));
+        assert_eq!((d.packets_lost, d.frames_dropped), (0, 1));
 
         // Losing the first packet (the one with the tables) of a frame drops it.
         let mut packets = packetize(&frame, 100, 0, 0);
@@ -801,7 +784,7 @@ mod tests {
         packets.remove(3);
         let (images, d) = depacketize_all(&packets);
         assert_eq!(images.len(), 1);
-        assert_eq!((d.packets_lost(), d.frames_dropped), (1, 1));
+        assert_eq!((d.packets_lost, d.frames_dropped), (1, 1));
     }
 
     #[test]
@@ -818,7 +801,7 @@ mod tests {
         let (images, d) = depacketize_all(&packets);
         let times: Vec<u32> = images.iter().map(|i| i.ts_in_90khz).collect();
         assert_eq!(times, vec![0, 3000, 6000]);
-        assert_eq!((d.packets_lost(), d.frames_dropped), (0, 0));
+        assert_eq!((d.packets_lost, d.frames_dropped), (0, 0));
     }
 
     #[test]

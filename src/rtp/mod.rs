@@ -2,7 +2,6 @@
 //! building are `rtp-types`; this module holds the payload formats.
 
 pub mod audio;
-pub mod framing;
 pub mod h264;
 pub mod h265;
 pub mod jpeg;
