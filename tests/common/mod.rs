@@ -146,18 +146,31 @@ impl GstServer {
 
 impl Drop for GstServer {
     fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
+        stop_gently(&mut self.child, Duration::from_secs(5));
+    }
+}
+
+/// Sends `child` SIGTERM and waits up to `timeout` for it to exit; its status if it did.
+fn terminate(child: &mut Child, timeout: Duration) -> Option<std::process::ExitStatus> {
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Some(status);
         }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    None
+}
+
+/// Stops `child` with SIGTERM, so it can clean up (GstRtspServer ends its sessions, Xvfb
+/// removes its lock file and socket), then with SIGKILL if it is still there after `grace`.
+fn stop_gently(child: &mut Child, grace: Duration) {
+    if terminate(child, grace).is_none() {
+        let _ = child.kill();
+        let _ = child.wait();
     }
 }
 
@@ -398,20 +411,8 @@ impl Xvfb {
 }
 
 impl Drop for Xvfb {
-    /// SIGTERM first, so Xvfb removes its lock file and socket; SIGKILL if it lingers.
     fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(3);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        stop_gently(&mut self.child, Duration::from_secs(3));
     }
 }
 
@@ -480,17 +481,7 @@ impl App {
 
     /// Asks the app to close (SIGTERM closes the window the normal way) and waits.
     pub fn close(mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let deadline = Instant::now() + timeout;
-        while Instant::now() < deadline {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return Some(status);
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        None
+        terminate(&mut self.child, timeout)
     }
 }
 
