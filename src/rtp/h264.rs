@@ -103,7 +103,7 @@ impl H264Depacketizer {
             SeqStep::Gap(missing) => {
                 self.packets_lost += u64::from(missing);
                 self.mark_loss();
-                self.fragment = None;
+                self.keep_truncated_fragment();
             }
             // Late or duplicate packet: it belongs to data we already handed on.
             SeqStep::Stale => return Ok(()),
@@ -136,6 +136,22 @@ impl H264Depacketizer {
         match &mut self.pending {
             Some(p) => p.loss = true,
             None => self.loss_carry = true,
+        }
+    }
+
+    /// Hands on the part of an FU-A received before its NAL unit lost a fragment. The bytes
+    /// before the gap are a valid start of the slice: FFmpeg decodes them and conceals the
+    /// rest, and the access unit keeps its IDR mark. A large keyframe spans a hundred packets
+    /// or more, so under steady loss of a few percent hardly any arrives whole; dropping the
+    /// damaged ones (as before) left the tile without a picture for as long as the loss
+    /// lasted. Fragments after the gap cannot be used (the slice data is not aligned to
+    /// packets) and are dropped.
+    fn keep_truncated_fragment(&mut self) {
+        if let (Some(nal), Some(ts)) = (
+            self.fragment.take(),
+            self.pending.as_ref().map(|p| p.ts_in_90khz),
+        ) {
+            self.append_nal(ts, &nal);
         }
     }
 
@@ -220,11 +236,12 @@ impl H264Depacketizer {
     }
 
     fn finish_pending(&mut self) {
+        if self.fragment.is_some() {
+            // An unfinished fragment belongs to the picture we are closing: its end is lost.
+            self.mark_loss();
+            self.keep_truncated_fragment();
+        }
         if let Some(p) = self.pending.take() {
-            if self.fragment.is_some() {
-                // An unfinished fragment belongs to a picture we are closing: it is lost.
-                self.fragment = None;
-            }
             if p.data.is_empty() {
                 self.loss_carry |= p.loss;
                 return;
@@ -472,10 +489,11 @@ mod tests {
         packets.remove(2);
         let (aus, d) = depacketize_all(&packets);
         assert_eq!(d.packets_lost, 1);
-        // The damaged IDR lost a fragment; its NAL was dropped, so only later pictures remain,
-        // and the first of them carries the loss flag.
-        assert!(aus.iter().any(|a| a.loss));
-        assert!(!aus.last().unwrap().loss);
+        // The damaged IDR keeps what came before the gap, with its IDR mark and the loss flag;
+        // the later pictures are whole.
+        assert_eq!(aus.len(), 3);
+        assert!(aus[0].is_idr && aus[0].loss);
+        assert!(!aus[1].loss && !aus[2].loss);
 
         // Missing marker: the next timestamp completes the picture.
         let mut pk = H264Packetizer::new(96, 1, 0, 1400);
@@ -485,6 +503,55 @@ mod tests {
         first[1] &= 0x7f; // clear marker
         let (aus, _) = depacketize_all(&[first, b[0].clone()]);
         assert_eq!(aus.len(), 2);
+    }
+
+    /// SPS, PPS and an IDR of 2002 bytes in FU-A fragments of 198, then a non-IDR picture.
+    fn idr_fragments(tag: u8) -> (Vec<u8>, Vec<Vec<u8>>) {
+        let slice = idr(2000, tag);
+        let mut pk = H264Packetizer::new(96, 1, 40, 200);
+        let mut packets = pk.packetize(0, &[SPS, PPS, &slice]);
+        packets.extend(pk.packetize(3000, &[&non_idr(50)]));
+        (slice, packets)
+    }
+
+    #[test]
+    fn lost_fu_a_fragment_keeps_the_slice_up_to_the_gap() {
+        let (slice, mut packets) = idr_fragments(3);
+        // SPS, PPS, then the FU-A fragments, each 198 bytes of the slice after its header byte.
+        assert_eq!(packets[2][12] & 0x1f, nal_type::FU_A);
+        packets.remove(5); // The fourth fragment: bytes 1 + 3 * 198 .. 1 + 4 * 198.
+        let (aus, d) = depacketize_all(&packets);
+        assert_eq!(d.packets_lost, 1);
+        assert_eq!(aus.len(), 2);
+        assert!(aus[0].is_idr, "a damaged keyframe is still a keyframe");
+        assert!(aus[0].loss);
+        let kept = 1 + 3 * 198;
+        // Exactly the bytes before the gap: the fragments after it are not glued on.
+        assert_eq!(aus[0].nal_units(), vec![SPS, PPS, &slice[..kept]]);
+        assert!(!aus[1].is_idr && !aus[1].loss);
+    }
+
+    #[test]
+    fn lost_fu_a_end_keeps_the_slice_and_the_next_timestamp_closes_it() {
+        let (slice, mut packets) = idr_fragments(5);
+        let last_fragment = packets.len() - 2;
+        packets.remove(last_fragment); // The end fragment, which carried the marker.
+        let (aus, d) = depacketize_all(&packets);
+        assert_eq!(d.packets_lost, 1);
+        assert_eq!(aus.len(), 2);
+        assert!(aus[0].is_idr && aus[0].loss);
+        let units = aus[0].nal_units();
+        assert!(slice.starts_with(units[2]) && units[2].len() < slice.len());
+        assert!(!aus[1].loss);
+    }
+
+    #[test]
+    fn lost_fu_a_start_drops_the_fragments_without_it() {
+        let (_, mut packets) = idr_fragments(7);
+        packets.remove(2); // The start fragment: nothing tells what the rest belongs to.
+        let (aus, _) = depacketize_all(&packets);
+        assert_eq!(aus[0].nal_units(), vec![SPS, PPS]);
+        assert!(!aus[0].is_idr && aus[0].loss);
     }
 
     #[test]
