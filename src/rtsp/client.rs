@@ -91,6 +91,27 @@ pub struct MethodRecord {
     pub status: Option<u16>,
 }
 
+/// Progress of the switch from UDP to TCP (`transport = auto`), kept across cancellation.
+#[derive(Debug)]
+struct Fallback {
+    /// The streams to set up again, in order.
+    streams: Vec<usize>,
+    /// The UDP session is gone; what is left is SETUP of each stream over TCP, then PLAY.
+    udp_torn_down: bool,
+}
+
+/// A request on the wire whose answer has not been read.
+#[derive(Debug)]
+struct InFlight {
+    cseq: u32,
+    method: Method,
+    url: Url,
+    /// Index into `methods`.
+    record: usize,
+    /// The answer, when it was read by someone other than the request (`next_packet`).
+    response: Option<Response<Vec<u8>>>,
+}
+
 /// Data received while playing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Packet {
@@ -229,8 +250,16 @@ pub struct RtspSession {
     rtcp_at: Option<Instant>,
     /// `auto` over UDP: when to give up on UDP if no packet came.
     udp_fallback_at: Option<Instant>,
-    /// The streams being switched to TCP, while the switch is under way.
-    fallback_streams: Option<Vec<usize>>,
+    /// The switch to TCP, while it is under way.
+    fallback: Option<Fallback>,
+    /// The request sent and not yet answered. `next_packet` runs requests of its own (the
+    /// switch to TCP) and its caller may drop it at any await: the next attempt then waits
+    /// for this answer instead of sending the request again (which would leave the server a
+    /// session nobody uses).
+    in_flight: Option<InFlight>,
+    /// `(CSeq, index into methods)` of requests whose answers `next_packet` reads: keepalives,
+    /// and a cut-off request that was not resumed. Answers come in request order.
+    answered_later: VecDeque<(u32, usize)>,
     played_once: bool,
     paused: bool,
     torn_down: bool,
@@ -322,7 +351,9 @@ impl RtspSession {
                         keepalive_at: None,
                         rtcp_at: None,
                         udp_fallback_at: None,
-                        fallback_streams: None,
+                        fallback: None,
+                        in_flight: None,
+                        answered_later: VecDeque::new(),
                         played_once: false,
                         paused: false,
                         torn_down: false,
@@ -660,7 +691,7 @@ impl RtspSession {
                                 return Ok(packet);
                             }
                         }
-                        Incoming::Response(resp) => self.on_unsolicited_response(&resp),
+                        Incoming::Response(resp) => self.on_unsolicited_response(resp),
                         Incoming::Request(req) => {
                             tracing::debug!(method = ?req.method(), "ignoring request from server");
                         }
@@ -802,38 +833,49 @@ impl RtspSession {
     /// `auto`: PLAY over UDP brought nothing (a firewall or NAT in the way). Tear the UDP
     /// session down and set the same streams up again over TCP on this connection.
     async fn fall_back_to_tcp(&mut self) -> Result<(), RtspError> {
-        // Callers drop `next_packet` on their own timers, so this can be cut off between its
-        // requests: `udp_fallback_at` stays due until the switch is complete, and each attempt
-        // starts again from a clean state with the streams noted by the first.
-        let streams = match &self.fallback_streams {
-            Some(streams) => streams.clone(),
-            None => {
-                tracing::info!(
-                    url = %self.url,
-                    "no UDP packet within {} s; switching to TCP",
-                    UDP_FALLBACK_AFTER.as_secs()
-                );
-                let streams: Vec<usize> = self.setup_streams.iter().map(|s| s.stream).collect();
-                self.fallback_streams = Some(streams.clone());
-                streams
-            }
-        };
-        if self.session.is_some() {
-            let url = self.aggregate_url();
-            let _ = self
-                .request(Step::Teardown, Method::Teardown, &url, Vec::new())
-                .await;
+        // Callers drop `next_packet` on their own timers, so this can be cut off at any of its
+        // requests: `udp_fallback_at` stays due until the switch is complete, each attempt
+        // goes on where the last one stopped, and a request left unanswered is awaited, not
+        // sent again (see `in_flight`).
+        if self.fallback.is_none() {
+            tracing::info!(
+                url = %self.url,
+                "no UDP packet within {} s; switching to TCP",
+                UDP_FALLBACK_AFTER.as_secs()
+            );
+            self.fallback = Some(Fallback {
+                streams: self.setup_streams.iter().map(|s| s.stream).collect(),
+                udp_torn_down: false,
+            });
         }
-        self.session = None;
-        self.setup_streams.clear();
-        self.chosen = Some(Transport::Tcp);
-        self.played_once = false;
-        for stream in &streams {
-            self.setup_with(*stream, Transport::Tcp).await?;
+        if !self.fallback.as_ref().is_some_and(|f| f.udp_torn_down) {
+            if self.session.is_some() {
+                let url = self.aggregate_url();
+                let _ = self
+                    .request(Step::Teardown, Method::Teardown, &url, Vec::new())
+                    .await;
+            }
+            self.session = None;
+            self.setup_streams.clear();
+            self.chosen = Some(Transport::Tcp);
+            self.played_once = false;
+            if let Some(f) = &mut self.fallback {
+                f.udp_torn_down = true;
+            }
+        }
+        let streams = self
+            .fallback
+            .as_ref()
+            .map(|f| f.streams.clone())
+            .unwrap_or_default();
+        for stream in streams {
+            if !self.setup_streams.iter().any(|s| s.stream == stream) {
+                self.setup_with(stream, Transport::Tcp).await?;
+            }
         }
         self.play().await?;
         self.udp_fallback_at = None;
-        self.fallback_streams = None;
+        self.fallback = None;
         Ok(())
     }
 
@@ -855,6 +897,7 @@ impl RtspSession {
         };
         let url = self.aggregate_url();
         let request = self.build_request(&method, &url, Vec::new(), &mut AttemptState::default());
+        let request_cseq = self.cseq;
         tracing::debug!(method = <&str>::from(&method), "keepalive");
         self.stream
             .write_all(&serialize_request(&request))
@@ -864,19 +907,40 @@ impl RtspSession {
             method: <&str>::from(&method).to_owned(),
             status: None,
         });
+        self.answered_later
+            .push_back((request_cseq, self.methods.len() - 1));
         self.schedule_keepalive();
         Ok(())
     }
 
-    fn on_unsolicited_response(&mut self, resp: &Response<Vec<u8>>) {
+    fn on_unsolicited_response(&mut self, resp: Response<Vec<u8>>) {
         let status = u16::from(resp.status());
-        // Fill in the status of the keepalive this answers.
-        let Some(record) = self.methods.iter_mut().rev().find(|r| r.status.is_none()) else {
+        let cseq = resp
+            .header(&headers::CSEQ)
+            .and_then(|v| v.as_str().trim().parse::<u32>().ok());
+        // The answer to a request that was cut off: kept for it when it is resumed.
+        if let Some(f) = &mut self.in_flight {
+            if cseq == Some(f.cseq) {
+                f.response = Some(resp);
+                return;
+            }
+        }
+        // Fill in the status of the keepalive (or abandoned request) this answers; an answer
+        // without CSeq (some cameras) answers the oldest.
+        let position = match cseq {
+            Some(cseq) => self.answered_later.iter().position(|(c, _)| *c == cseq),
+            None => (!self.answered_later.is_empty()).then_some(0),
+        };
+        let Some((_, index)) = position.and_then(|p| self.answered_later.remove(p)) else {
+            tracing::debug!(status, ?cseq, "answer to no request of ours");
+            return;
+        };
+        let Some(record) = self.methods.get_mut(index) else {
             return;
         };
         record.status = Some(status);
         if !resp.status().is_success() {
-            tracing::warn!(status, method = %record.method, url = %self.url, "keepalive refused");
+            tracing::warn!(status, method = %record.method, url = %self.url, "request refused");
             // Some cameras list GET_PARAMETER but refuse it: fall back to OPTIONS.
             if record.method == "GET_PARAMETER" {
                 self.server_methods.retain(|m| m != "GET_PARAMETER");
@@ -926,23 +990,57 @@ impl RtspSession {
     ) -> Result<Response<Vec<u8>>, RtspError> {
         let mut attempt = AttemptState::default();
         loop {
-            let request = self.build_request(&method, url, extra.clone(), &mut attempt);
-            let cseq = self.cseq;
-            let method_name = <&str>::from(&method).to_owned();
-            tracing::debug!(method = %method_name, url = %url, cseq, "request");
-            self.methods.push(MethodRecord {
-                method: method_name,
-                status: None,
-            });
-            let record = self.methods.len() - 1;
-            self.stream
-                .write_all(&serialize_request(&request))
-                .await
-                .map_err(|e| RtspError::new(step, ErrorKind::Io(e)))?;
-            let resp = tokio::time::timeout(self.opts.timeout, self.read_response(cseq))
-                .await
-                .map_err(|_| RtspError::new(step, ErrorKind::ResponseTimeout(self.opts.timeout)))?
-                .map_err(|k| RtspError::new(step, k))?;
+            // The same request cut off before its answer came: wait for that answer.
+            let resumed = self
+                .in_flight
+                .as_ref()
+                .filter(|f| f.method == method && &f.url == url)
+                .map(|f| (f.cseq, f.record));
+            let (cseq, record) = match resumed {
+                Some(resumed) => {
+                    tracing::debug!(cseq = resumed.0, "awaiting the answer to a cut-off request");
+                    resumed
+                }
+                None => {
+                    let request = self.build_request(&method, url, extra.clone(), &mut attempt);
+                    let cseq = self.cseq;
+                    let method_name = <&str>::from(&method).to_owned();
+                    tracing::debug!(method = %method_name, url = %url, cseq, "request");
+                    self.methods.push(MethodRecord {
+                        method: method_name,
+                        status: None,
+                    });
+                    let record = self.methods.len() - 1;
+                    // A different request cut off earlier: its answer is only recorded.
+                    if let Some(abandoned) = self.in_flight.take() {
+                        self.answered_later
+                            .push_back((abandoned.cseq, abandoned.record));
+                    }
+                    self.in_flight = Some(InFlight {
+                        cseq,
+                        method: method.clone(),
+                        url: url.clone(),
+                        record,
+                        response: None,
+                    });
+                    self.stream
+                        .write_all(&serialize_request(&request))
+                        .await
+                        .map_err(|e| RtspError::new(step, ErrorKind::Io(e)))?;
+                    (cseq, record)
+                }
+            };
+            let early = self.in_flight.as_mut().and_then(|f| f.response.take());
+            let resp = match early {
+                Some(resp) => resp,
+                None => tokio::time::timeout(self.opts.timeout, self.read_response(cseq))
+                    .await
+                    .map_err(|_| {
+                        RtspError::new(step, ErrorKind::ResponseTimeout(self.opts.timeout))
+                    })?
+                    .map_err(|k| RtspError::new(step, k))?,
+            };
+            self.in_flight = None;
             let status = u16::from(resp.status());
             if let Some(r) = self.methods.get_mut(record) {
                 r.status = Some(status);
@@ -990,7 +1088,7 @@ impl RtspSession {
                         if resp_cseq.is_none_or(|c| c == cseq) {
                             return Ok(resp);
                         }
-                        self.on_unsolicited_response(&resp);
+                        self.on_unsolicited_response(resp);
                     }
                     Incoming::Data { channel, payload } => {
                         if let Some(p) = self.on_interleaved(channel, payload) {
