@@ -75,7 +75,10 @@ impl H265Depacketizer {
             SeqStep::Gap(missing) => {
                 self.packets_lost += u64::from(missing);
                 self.mark_loss();
-                // The fragments already collected miss a piece: never hand them on.
+                // The fragments already collected miss a piece: never hand them on. (H.264
+                // keeps the bytes before the gap, because FFmpeg's H.264 decoder conceals the
+                // rest of the slice; its HEVC decoder (5.1) has no concealment and leaves the
+                // missing blocks green, which later pictures would then copy.)
                 self.fragment = None;
             }
             // Late or duplicate packet: it belongs to data we already handed on.
