@@ -135,8 +135,8 @@ impl Depacketizer {
 
     fn packets_lost(&self) -> u64 {
         match self {
-            Self::H264(d) => d.packets_lost,
-            Self::H265(d) => d.packets_lost,
+            Self::H264(d) => d.packets_lost(),
+            Self::H265(d) => d.packets_lost(),
             Self::Jpeg(d) => d.packets_lost,
         }
     }

@@ -8,7 +8,7 @@
 //! `rtph264pay config-interval=-1` with a multi-slice encoder) repeat SPS/PPS between the
 //! slices of one IDR picture, and splitting there would cut that picture in two.
 
-use super::{sequence_step, RtpPacketInfo, SeqStep};
+use super::nal::{NalAssembler, NalDepacketizer, NalFormat, TruncatedFragment};
 
 /// Annex B start code used when we assemble access units.
 pub const START_CODE: [u8; 4] = [0, 0, 0, 1];
@@ -67,131 +67,35 @@ pub enum DepacketizeError {
     Truncated(&'static str),
 }
 
-#[derive(Debug, Default)]
-struct PendingAccessUnit {
-    ts_in_90khz: u32,
-    data: Vec<u8>,
-    is_idr: bool,
-    loss: bool,
-    packets: u32,
-}
+/// Reassembles H.264 RTP packets into [`AccessUnit`]s.
+pub type H264Depacketizer = NalDepacketizer<H264Format>;
 
-/// Reassembles RTP packets into [`AccessUnit`]s.
-#[derive(Debug, Default)]
-pub struct H264Depacketizer {
-    pending: Option<PendingAccessUnit>,
-    /// Header byte and data of an FU-A in progress.
-    fragment: Option<Vec<u8>>,
-    last_seq: Option<u16>,
-    /// Loss seen while no access unit was pending; goes onto the next one.
-    loss_carry: bool,
-    ready: std::collections::VecDeque<AccessUnit>,
-    /// Packets lost, counted from sequence number gaps.
-    pub packets_lost: u64,
-}
+/// RFC 6184 payloads, for [`NalDepacketizer`].
+#[derive(Debug)]
+pub struct H264Format;
 
-impl H264Depacketizer {
-    pub fn new() -> Self {
-        Self::default()
+impl NalFormat for H264Format {
+    // A fragmented NAL unit that lost a packet keeps its bytes before the gap: FFmpeg's
+    // H.264 decoder decodes them and conceals the rest. A large keyframe spans a hundred
+    // packets or more, so under steady loss of a few percent hardly any arrives whole;
+    // dropping the damaged ones left the tile without a picture for as long as the loss
+    // lasted.
+    const TRUNCATED: TruncatedFragment = TruncatedFragment::Keep;
+
+    fn is_keyframe(nal: &[u8]) -> bool {
+        nal_unit_type(nal) == Some(nal_type::IDR)
     }
 
-    /// Feeds one RTP packet. Completed access units are then available from [`Self::pull`].
-    /// An error drops only this packet (and marks the access unit as damaged).
-    pub fn push(&mut self, rtp: &RtpPacketInfo, payload: &[u8]) -> Result<(), DepacketizeError> {
-        match sequence_step(&mut self.last_seq, rtp.sequence_number) {
-            SeqStep::Next => {}
-            SeqStep::Gap(missing) => {
-                self.packets_lost += u64::from(missing);
-                self.mark_loss();
-                self.keep_truncated_fragment();
-            }
-            // Late or duplicate packet: it belongs to data we already handed on.
-            SeqStep::Stale => return Ok(()),
-        }
-
-        if let Some(p) = &self.pending {
-            if p.ts_in_90khz != rtp.ts_in_clock_rate {
-                // New timestamp without the marker on the previous picture (the marked packet
-                // was lost, or the camera never sets it): the previous picture is complete.
-                self.finish_pending();
-            }
-        }
-        let result = self.push_payload(rtp, payload);
-        if result.is_err() {
-            self.mark_loss();
-        }
-        if rtp.marker {
-            self.fragment = None;
-            self.finish_pending();
-        }
-        result
-    }
-
-    /// The next completed access unit, oldest first.
-    pub fn pull(&mut self) -> Option<AccessUnit> {
-        self.ready.pop_front()
-    }
-
-    fn mark_loss(&mut self) {
-        match &mut self.pending {
-            Some(p) => p.loss = true,
-            None => self.loss_carry = true,
-        }
-    }
-
-    /// Hands on the part of an FU-A received before its NAL unit lost a fragment. The bytes
-    /// before the gap are a valid start of the slice: FFmpeg decodes them and conceals the
-    /// rest, and the access unit keeps its IDR mark. A large keyframe spans a hundred packets
-    /// or more, so under steady loss of a few percent hardly any arrives whole; dropping the
-    /// damaged ones (as before) left the tile without a picture for as long as the loss
-    /// lasted. Fragments after the gap cannot be used (the slice data is not aligned to
-    /// packets) and are dropped.
-    fn keep_truncated_fragment(&mut self) {
-        if let (Some(nal), Some(ts)) = (
-            self.fragment.take(),
-            self.pending.as_ref().map(|p| p.ts_in_90khz),
-        ) {
-            self.append_nal(ts, &nal);
-        }
-    }
-
-    fn pending_for(&mut self, ts_in_90khz: u32) -> &mut PendingAccessUnit {
-        let carry = std::mem::take(&mut self.loss_carry);
-        self.pending.get_or_insert_with(|| PendingAccessUnit {
-            ts_in_90khz,
-            loss: carry,
-            ..Default::default()
-        })
-    }
-
-    fn append_nal(&mut self, ts_in_90khz: u32, nal: &[u8]) {
-        if nal.is_empty() {
-            return;
-        }
-        let au = self.pending_for(ts_in_90khz);
-        if nal_unit_type(nal) == Some(nal_type::IDR) {
-            au.is_idr = true;
-        }
-        au.data.extend_from_slice(&START_CODE);
-        au.data.extend_from_slice(nal);
-    }
-
-    fn push_payload(
-        &mut self,
-        rtp: &RtpPacketInfo,
+    fn read_payload(
+        assembler: &mut NalAssembler,
+        ts: u32,
         payload: &[u8],
     ) -> Result<(), DepacketizeError> {
-        let ts = rtp.ts_in_clock_rate;
         let header = *payload.first().ok_or(DepacketizeError::Empty)?;
-        self.pending_for(ts).packets += 1;
         match header & 0x1f {
-            1..=23 => {
-                self.fragment = None;
-                self.append_nal(ts, payload);
-            }
+            1..=23 => assembler.push_nal(ts, payload),
             nal_type::STAP_A => {
                 // RFC 6184 §5.7.1: 16-bit size, NAL unit, repeated.
-                self.fragment = None;
                 let mut rest = payload.get(1..).unwrap_or_default();
                 while !rest.is_empty() {
                     let size_bytes = rest.get(..2).ok_or(DepacketizeError::Truncated("STAP-A"))?;
@@ -199,7 +103,7 @@ impl H264Depacketizer {
                     let nal = rest
                         .get(2..2 + size)
                         .ok_or(DepacketizeError::Truncated("STAP-A"))?;
-                    self.append_nal(ts, nal);
+                    assembler.push_nal(ts, nal);
                     rest = rest.get(2 + size..).unwrap_or_default();
                 }
             }
@@ -207,25 +111,13 @@ impl H264Depacketizer {
                 // RFC 6184 §5.8: FU indicator, FU header (S, E, R, type), fragment.
                 let fu_header = *payload.get(1).ok_or(DepacketizeError::Truncated("FU-A"))?;
                 let fragment = payload.get(2..).unwrap_or_default();
-                let start = fu_header & 0x80 != 0;
                 let end = fu_header & 0x40 != 0;
-                if start {
+                if fu_header & 0x80 != 0 {
                     let mut nal = Vec::with_capacity(fragment.len() * 8);
                     nal.push((header & 0xe0) | (fu_header & 0x1f));
-                    nal.extend_from_slice(fragment);
-                    self.fragment = Some(nal);
-                } else if let Some(nal) = &mut self.fragment {
-                    nal.extend_from_slice(fragment);
-                } else {
-                    // A middle or end fragment whose start we never saw: lost.
-                    self.mark_loss();
-                    return Ok(());
+                    assembler.start_fragment(nal);
                 }
-                if end {
-                    if let Some(nal) = self.fragment.take() {
-                        self.append_nal(ts, &nal);
-                    }
-                }
+                assembler.continue_fragment(ts, fragment, end);
             }
             t @ (nal_type::STAP_B | nal_type::MTAP16 | nal_type::MTAP24 | nal_type::FU_B) => {
                 return Err(DepacketizeError::UnsupportedNalType(t));
@@ -233,27 +125,6 @@ impl H264Depacketizer {
             other => return Err(DepacketizeError::UnsupportedNalType(other)),
         }
         Ok(())
-    }
-
-    fn finish_pending(&mut self) {
-        if self.fragment.is_some() {
-            // An unfinished fragment belongs to the picture we are closing: its end is lost.
-            self.mark_loss();
-            self.keep_truncated_fragment();
-        }
-        if let Some(p) = self.pending.take() {
-            if p.data.is_empty() {
-                self.loss_carry |= p.loss;
-                return;
-            }
-            self.ready.push_back(AccessUnit {
-                ts_in_90khz: p.ts_in_90khz,
-                data: p.data,
-                is_idr: p.is_idr,
-                loss: p.loss,
-                packets: p.packets,
-            });
-        }
     }
 }
 
@@ -376,6 +247,7 @@ pub fn fuzz_depacketize(data: &[u8]) -> usize {
 mod tests {
     use super::*;
     use crate::rtp::parse_rtp;
+    use crate::rtp::RtpPacketInfo;
 
     const SPS: &[u8] = &[0x67, 0x42, 0xc0, 0x1f, 0xd9];
     const PPS: &[u8] = &[0x68, 0xcb, 0x83, 0xcb, 0x20];
@@ -420,7 +292,7 @@ mod tests {
         assert_eq!(aus[1].nal_units(), vec![small.as_slice()]);
         assert!(!aus[1].is_idr);
         assert_eq!(aus[1].ts_in_90khz, 3000);
-        assert_eq!(d.packets_lost, 0, "sequence wrap is not loss");
+        assert_eq!(d.packets_lost(), 0, "sequence wrap is not loss");
     }
 
     #[test]
@@ -488,7 +360,7 @@ mod tests {
         // Drop a middle FU-A fragment of the first picture.
         packets.remove(2);
         let (aus, d) = depacketize_all(&packets);
-        assert_eq!(d.packets_lost, 1);
+        assert_eq!(d.packets_lost(), 1);
         // The damaged IDR keeps what came before the gap, with its IDR mark and the loss flag;
         // the later pictures are whole.
         assert_eq!(aus.len(), 3);
@@ -521,7 +393,7 @@ mod tests {
         assert_eq!(packets[2][12] & 0x1f, nal_type::FU_A);
         packets.remove(5); // The fourth fragment: bytes 1 + 3 * 198 .. 1 + 4 * 198.
         let (aus, d) = depacketize_all(&packets);
-        assert_eq!(d.packets_lost, 1);
+        assert_eq!(d.packets_lost(), 1);
         assert_eq!(aus.len(), 2);
         assert!(aus[0].is_idr, "a damaged keyframe is still a keyframe");
         assert!(aus[0].loss);
@@ -537,7 +409,7 @@ mod tests {
         let last_fragment = packets.len() - 2;
         packets.remove(last_fragment); // The end fragment, which carried the marker.
         let (aus, d) = depacketize_all(&packets);
-        assert_eq!(d.packets_lost, 1);
+        assert_eq!(d.packets_lost(), 1);
         assert_eq!(aus.len(), 2);
         assert!(aus[0].is_idr && aus[0].loss);
         let units = aus[0].nal_units();

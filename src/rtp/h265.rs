@@ -11,8 +11,8 @@
 
 use base64::Engine as _;
 
-use super::h264::{AccessUnit, DepacketizeError, START_CODE};
-use super::{sequence_step, RtpPacketInfo, SeqStep};
+use super::h264::DepacketizeError;
+use super::nal::{NalAssembler, NalDepacketizer, NalFormat, TruncatedFragment};
 
 /// NAL unit types (H.265 Table 7-1, RFC 7798 §4.4) that matter here.
 pub mod nal_type {
@@ -39,128 +39,40 @@ pub fn nal_unit_type(nal: &[u8]) -> Option<u8> {
 /// The NAL unit header of an H.265 NAL unit is two bytes; anything shorter is not one.
 const NAL_HEADER_LEN: usize = 2;
 
-#[derive(Debug, Default)]
-struct PendingAccessUnit {
-    ts_in_90khz: u32,
-    data: Vec<u8>,
-    is_idr: bool,
-    loss: bool,
-    packets: u32,
-}
+/// Reassembles H.265 RTP packets into [`AccessUnit`]s.
+pub type H265Depacketizer = NalDepacketizer<H265Format>;
 
-/// Reassembles RTP packets into [`AccessUnit`]s.
-#[derive(Debug, Default)]
-pub struct H265Depacketizer {
-    pending: Option<PendingAccessUnit>,
-    /// Rebuilt NAL unit header and data of a fragmentation unit in progress.
-    fragment: Option<Vec<u8>>,
-    last_seq: Option<u16>,
-    /// Loss seen while no access unit was pending; goes onto the next one.
-    loss_carry: bool,
-    ready: std::collections::VecDeque<AccessUnit>,
-    /// Packets lost, counted from sequence number gaps.
-    pub packets_lost: u64,
-}
+/// RFC 7798 payloads, for [`NalDepacketizer`].
+#[derive(Debug)]
+pub struct H265Format;
 
-impl H265Depacketizer {
-    pub fn new() -> Self {
-        Self::default()
+impl NalFormat for H265Format {
+    // A fragmentation unit that lost a packet is dropped whole. (H.264 keeps the bytes
+    // before the gap, because FFmpeg's H.264 decoder conceals the rest of the slice; its
+    // HEVC decoder (5.1) has no concealment and leaves the missing blocks green, which
+    // later pictures would then copy.)
+    const TRUNCATED: TruncatedFragment = TruncatedFragment::Drop;
+
+    fn is_keyframe(nal: &[u8]) -> bool {
+        nal_unit_type(nal).is_some_and(|t| nal_type::IRAP.contains(&t))
     }
 
-    /// Feeds one RTP packet. Completed access units are then available from [`Self::pull`].
-    /// An error drops only this packet (and marks the access unit as damaged).
-    pub fn push(&mut self, rtp: &RtpPacketInfo, payload: &[u8]) -> Result<(), DepacketizeError> {
-        match sequence_step(&mut self.last_seq, rtp.sequence_number) {
-            SeqStep::Next => {}
-            SeqStep::Gap(missing) => {
-                self.packets_lost += u64::from(missing);
-                self.mark_loss();
-                // The fragments already collected miss a piece: never hand them on. (H.264
-                // keeps the bytes before the gap, because FFmpeg's H.264 decoder conceals the
-                // rest of the slice; its HEVC decoder (5.1) has no concealment and leaves the
-                // missing blocks green, which later pictures would then copy.)
-                self.fragment = None;
-            }
-            // Late or duplicate packet: it belongs to data we already handed on.
-            SeqStep::Stale => return Ok(()),
-        }
-
-        if let Some(p) = &self.pending {
-            if p.ts_in_90khz != rtp.ts_in_clock_rate {
-                // New timestamp without the marker on the previous picture (the marked packet
-                // was lost, or the camera never sets it): the previous picture is complete.
-                self.finish_pending();
-            }
-        }
-        let result = self.push_payload(rtp, payload);
-        if result.is_err() {
-            self.mark_loss();
-        }
-        if rtp.marker {
-            self.finish_pending();
-        }
-        result
-    }
-
-    /// The next completed access unit, oldest first.
-    pub fn pull(&mut self) -> Option<AccessUnit> {
-        self.ready.pop_front()
-    }
-
-    fn mark_loss(&mut self) {
-        match &mut self.pending {
-            Some(p) => p.loss = true,
-            None => self.loss_carry = true,
-        }
-    }
-
-    /// Drops a fragmentation unit whose end never came: its NAL unit is lost.
-    fn drop_fragment(&mut self) {
-        if self.fragment.take().is_some() {
-            self.mark_loss();
-        }
-    }
-
-    fn pending_for(&mut self, ts_in_90khz: u32) -> &mut PendingAccessUnit {
-        let carry = std::mem::take(&mut self.loss_carry);
-        self.pending.get_or_insert_with(|| PendingAccessUnit {
-            ts_in_90khz,
-            loss: carry,
-            ..Default::default()
-        })
-    }
-
-    fn append_nal(&mut self, ts_in_90khz: u32, nal: &[u8]) {
-        let au = self.pending_for(ts_in_90khz);
-        if nal_unit_type(nal).is_some_and(|t| nal_type::IRAP.contains(&t)) {
-            au.is_idr = true;
-        }
-        au.data.extend_from_slice(&START_CODE);
-        au.data.extend_from_slice(nal);
-    }
-
-    fn push_payload(
-        &mut self,
-        rtp: &RtpPacketInfo,
+    fn read_payload(
+        assembler: &mut NalAssembler,
+        ts: u32,
         payload: &[u8],
     ) -> Result<(), DepacketizeError> {
-        let ts = rtp.ts_in_clock_rate;
         // RFC 7798 §4.4: every payload starts with a NAL unit header ("payload header").
         let (header, body) = match payload {
             [] => return Err(DepacketizeError::Empty),
             [h0, h1, body @ ..] => ([*h0, *h1], body),
             [_] => return Err(DepacketizeError::Truncated("payload header")),
         };
-        self.pending_for(ts).packets += 1;
         match (header[0] >> 1) & 0x3f {
-            0..=47 => {
-                // §4.4.1 single NAL unit packet: the payload is the NAL unit.
-                self.drop_fragment();
-                self.append_nal(ts, payload);
-            }
+            // §4.4.1 single NAL unit packet: the payload is the NAL unit.
+            0..=47 => assembler.push_nal(ts, payload),
             nal_type::AP => {
                 // §4.4.2 without DONL/DOND: 16-bit size, NAL unit, repeated.
-                self.drop_fragment();
                 let mut rest = body;
                 while !rest.is_empty() {
                     let [hi, lo, after @ ..] = rest else {
@@ -171,7 +83,7 @@ impl H265Depacketizer {
                         .get(..size)
                         .filter(|nal| nal.len() >= NAL_HEADER_LEN)
                         .ok_or(DepacketizeError::Truncated("AP"))?;
-                    self.append_nal(ts, nal);
+                    assembler.push_nal(ts, nal);
                     rest = after.get(size..).unwrap_or_default();
                 }
             }
@@ -180,55 +92,23 @@ impl H265Depacketizer {
                 let [fu_header, fragment @ ..] = body else {
                     return Err(DepacketizeError::Truncated("FU"));
                 };
-                let start = fu_header & 0x80 != 0;
                 let end = fu_header & 0x40 != 0;
-                if start {
-                    // A new start before the previous end: the previous NAL unit is lost.
-                    self.drop_fragment();
-                    // The NAL unit header is the payload header with its type replaced by FuType
-                    // (F, LayerId and TID are copied).
+                if fu_header & 0x80 != 0 {
+                    // The NAL unit header is the payload header with its type replaced by
+                    // FuType (F, LayerId and TID are copied).
                     let fu_type = fu_header & 0x3f;
                     let mut nal = Vec::with_capacity(fragment.len() * 8);
                     nal.push((header[0] & 0x81) | (fu_type << 1));
                     nal.push(header[1]);
-                    nal.extend_from_slice(fragment);
-                    self.fragment = Some(nal);
-                } else if let Some(nal) = &mut self.fragment {
-                    nal.extend_from_slice(fragment);
-                } else {
-                    // A middle or end fragment whose start we never saw: lost.
-                    self.mark_loss();
-                    return Ok(());
+                    assembler.start_fragment(nal);
                 }
-                if end {
-                    if let Some(nal) = self.fragment.take() {
-                        self.append_nal(ts, &nal);
-                    }
-                }
+                assembler.continue_fragment(ts, fragment, end);
             }
             // PACI (§4.4.4) only repeats header information for MANE use, and 51..=63 are not
             // payload structures RFC 7798 defines: nothing for the decoder.
             _ => {}
         }
         Ok(())
-    }
-
-    fn finish_pending(&mut self) {
-        // An unfinished fragment belongs to the picture we are closing: it is lost.
-        self.drop_fragment();
-        if let Some(p) = self.pending.take() {
-            if p.data.is_empty() {
-                self.loss_carry |= p.loss;
-                return;
-            }
-            self.ready.push_back(AccessUnit {
-                ts_in_90khz: p.ts_in_90khz,
-                data: p.data,
-                is_idr: p.is_idr,
-                loss: p.loss,
-                packets: p.packets,
-            });
-        }
     }
 }
 
@@ -289,6 +169,8 @@ pub fn fuzz_depacketize(data: &[u8]) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rtp::h264::AccessUnit;
+    use crate::rtp::RtpPacketInfo;
 
     const VPS: &[u8] = &[0x40, 0x01, 0x0c, 0x01, 0xff, 0xff];
     const SPS: &[u8] = &[0x42, 0x01, 0x01, 0x01, 0x60, 0x90];
@@ -411,7 +293,7 @@ mod tests {
         assert_eq!(aus[0].ts_in_90khz, 3000);
         assert_eq!(aus[0].packets, 4);
         assert!(!aus[0].is_idr && !aus[0].loss);
-        assert_eq!(d.packets_lost, 0);
+        assert_eq!(d.packets_lost(), 0);
     }
 
     #[test]
@@ -453,7 +335,7 @@ mod tests {
         packets.remove(2); // The middle fragment of `broken`.
         packets.extend(pk.packetize(3000, &[&trail(10)]));
         let (aus, d) = depacketize_all(&packets);
-        assert_eq!(d.packets_lost, 1);
+        assert_eq!(d.packets_lost(), 1);
         assert_eq!(aus.len(), 2);
         assert_eq!(
             aus[0].nal_units(),
@@ -471,7 +353,7 @@ mod tests {
         packets.remove(3); // The end fragment, which also carried the marker.
         packets.extend(pk.packetize(3000, &[&trail(10)]));
         let (aus, d) = depacketize_all(&packets);
-        assert_eq!(d.packets_lost, 1);
+        assert_eq!(d.packets_lost(), 1);
         assert_eq!(aus.len(), 2);
         assert_eq!(aus[0].nal_units().len(), 1);
         assert!(aus[0].loss && !aus[0].is_idr);
@@ -487,7 +369,7 @@ mod tests {
         let (aus, d) = depacketize_all(&packets);
         assert_eq!(aus.len(), 2);
         assert!(aus.iter().all(|au| !au.loss));
-        assert_eq!(d.packets_lost, 0);
+        assert_eq!(d.packets_lost(), 0);
     }
 
     #[test]
@@ -524,7 +406,7 @@ mod tests {
         packets.insert(1, dup);
         let (aus, d) = depacketize_all(&packets);
         assert_eq!(aus[0].nal_units(), vec![VPS, slice.as_slice()]);
-        assert_eq!(d.packets_lost, 0);
+        assert_eq!(d.packets_lost(), 0);
     }
 
     #[test]
@@ -636,7 +518,7 @@ mod tests {
             };
             let _ = d.push(&info, &payload);
             while let Some(au) = d.pull() {
-                assert!(au.data.starts_with(&START_CODE));
+                assert!(au.data.starts_with(&crate::rtp::h264::START_CODE));
             }
         }
     }

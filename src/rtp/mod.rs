@@ -5,6 +5,7 @@ pub mod audio;
 pub mod h264;
 pub mod h265;
 pub mod jpeg;
+pub mod nal;
 pub mod reorder;
 pub mod rtcp;
 
