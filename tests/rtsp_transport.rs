@@ -123,40 +123,24 @@ fn plays(codec: &str, audio: &str, transport: &str) {
     }
 }
 
-#[test]
-fn h264_over_udp_and_tcp() {
-    plays("h264", "none", "udp");
-    plays("h264", "none", "tcp");
+/// One test per codec pair, playing over each transport listed.
+macro_rules! plays_over {
+    ($($name:ident: $codec:literal + $audio:literal over $($transport:literal)+;)+) => {$(
+        #[test]
+        fn $name() {
+            $(plays($codec, $audio, $transport);)+
+        }
+    )+};
 }
 
-#[test]
-fn h265_over_udp_and_tcp() {
-    plays("h265", "none", "udp");
-    plays("h265", "none", "tcp");
-}
-
-#[test]
-fn mjpeg_over_udp_and_tcp() {
-    plays("mjpeg", "none", "udp");
-    plays("mjpeg", "none", "tcp");
-}
-
-#[test]
-fn h264_with_aac_over_udp_and_tcp() {
-    plays("h264", "aac", "udp");
-    plays("h264", "aac", "tcp");
-}
-
-#[test]
-fn h264_with_opus_over_udp_and_tcp() {
-    plays("h264", "opus", "udp");
-    plays("h264", "opus", "tcp");
-}
-
-#[test]
-fn h264_with_g711_over_udp() {
-    plays("h264", "pcmu", "udp");
-    plays("h264", "pcma", "udp");
+plays_over! {
+    h264_over_udp_and_tcp: "h264" + "none" over "udp" "tcp";
+    h265_over_udp_and_tcp: "h265" + "none" over "udp" "tcp";
+    mjpeg_over_udp_and_tcp: "mjpeg" + "none" over "udp" "tcp";
+    h264_with_aac_over_udp_and_tcp: "h264" + "aac" over "udp" "tcp";
+    h264_with_opus_over_udp_and_tcp: "h264" + "opus" over "udp" "tcp";
+    h264_with_pcmu_over_udp: "h264" + "pcmu" over "udp";
+    h264_with_pcma_over_udp: "h264" + "pcma" over "udp";
 }
 
 /// A camera sending H.265 Main 4:4:4 12-bit: FFmpeg decodes it, and the pictures are converted
