@@ -113,11 +113,9 @@ impl NalFormat for H264Format {
                 let fragment = payload.get(2..).unwrap_or_default();
                 let end = fu_header & 0x40 != 0;
                 if fu_header & 0x80 != 0 {
-                    let mut nal = Vec::with_capacity(fragment.len() * 8);
-                    nal.push((header & 0xe0) | (fu_header & 0x1f));
-                    assembler.start_fragment(nal);
+                    assembler.start_fragment(ts, &[(header & 0xe0) | (fu_header & 0x1f)]);
                 }
-                assembler.continue_fragment(ts, fragment, end);
+                assembler.continue_fragment(fragment, end);
             }
             t @ (nal_type::STAP_B | nal_type::MTAP16 | nal_type::MTAP24 | nal_type::FU_B) => {
                 return Err(DepacketizeError::UnsupportedNalType(t));

@@ -97,12 +97,9 @@ impl NalFormat for H265Format {
                     // The NAL unit header is the payload header with its type replaced by
                     // FuType (F, LayerId and TID are copied).
                     let fu_type = fu_header & 0x3f;
-                    let mut nal = Vec::with_capacity(fragment.len() * 8);
-                    nal.push((header[0] & 0x81) | (fu_type << 1));
-                    nal.push(header[1]);
-                    assembler.start_fragment(nal);
+                    assembler.start_fragment(ts, &[(header[0] & 0x81) | (fu_type << 1), header[1]]);
                 }
-                assembler.continue_fragment(ts, fragment, end);
+                assembler.continue_fragment(fragment, end);
             }
             // PACI (§4.4.4) only repeats header information for MANE use, and 51..=63 are not
             // payload structures RFC 7798 defines: nothing for the decoder.

@@ -86,8 +86,11 @@ pub struct NalAssembler {
     is_keyframe: fn(&[u8]) -> bool,
     truncated: TruncatedFragment,
     pending: Option<PendingAccessUnit>,
-    /// The NAL unit (header included) of a fragmentation unit in progress.
-    fragment: Option<Vec<u8>>,
+    /// Where the fragmentation unit in progress starts (its start code) in the pending access
+    /// unit's data: fragments are gathered in place, not copied twice.
+    fragment: Option<usize>,
+    /// The size of the last access unit, to size the next one's buffer up front.
+    last_len: usize,
     last_seq: Option<u16>,
     /// Loss seen while no access unit was pending; goes onto the next one.
     loss_carry: bool,
@@ -103,6 +106,7 @@ impl NalAssembler {
             truncated,
             pending: None,
             fragment: None,
+            last_len: 0,
             last_seq: None,
             loss_carry: false,
             ready: VecDeque::new(),
@@ -186,46 +190,64 @@ impl NalAssembler {
         self.append_nal(ts_in_90khz, nal);
     }
 
-    /// The first fragment of a NAL unit, `nal_start` being its rebuilt header and first bytes.
-    pub fn start_fragment(&mut self, nal_start: Vec<u8>) {
+    /// The first fragment of a NAL unit: `header` is its rebuilt NAL unit header.
+    pub fn start_fragment(&mut self, ts_in_90khz: u32, header: &[u8]) {
         // A new start before the previous end: the previous NAL unit lost its end.
         self.end_truncated_fragment();
-        self.fragment = Some(nal_start);
+        let au = self.pending_for(ts_in_90khz);
+        let start = au.data.len();
+        au.data.extend_from_slice(&START_CODE);
+        au.data.extend_from_slice(header);
+        self.fragment = Some(start);
     }
 
-    /// A later fragment; `end` completes the NAL unit. A fragment whose start never came
-    /// cannot be used: it only marks loss.
-    pub fn continue_fragment(&mut self, ts_in_90khz: u32, data: &[u8], end: bool) {
-        let Some(nal) = &mut self.fragment else {
+    /// Fragment data; `end` completes the NAL unit. A fragment whose start never came cannot
+    /// be used: it only marks loss.
+    pub fn continue_fragment(&mut self, data: &[u8], end: bool) {
+        let (Some(start), Some(au)) = (self.fragment, self.pending.as_mut()) else {
+            self.fragment = None;
             self.mark_loss();
             return;
         };
-        nal.extend_from_slice(data);
+        au.data.extend_from_slice(data);
         if end {
-            if let Some(nal) = self.fragment.take() {
-                self.append_nal(ts_in_90khz, &nal);
-            }
+            self.fragment = None;
+            self.complete_nal_at(start);
         }
     }
 
     /// A fragment in progress that will never get its end: lost, and kept or dropped as the
     /// codec says (see [`TruncatedFragment`]).
     fn end_truncated_fragment(&mut self) {
-        let Some(nal) = self.fragment.take() else {
+        let Some(start) = self.fragment.take() else {
             return;
         };
         self.mark_loss();
-        if self.truncated == TruncatedFragment::Keep {
-            if let Some(ts) = self.pending.as_ref().map(|p| p.ts_in_90khz) {
-                self.append_nal(ts, &nal);
+        match self.truncated {
+            TruncatedFragment::Keep => self.complete_nal_at(start),
+            TruncatedFragment::Drop => {
+                if let Some(au) = &mut self.pending {
+                    au.data.truncate(start);
+                }
             }
+        }
+    }
+
+    /// The NAL unit whose start code is at `start` in the pending data is complete.
+    fn complete_nal_at(&mut self, start: usize) {
+        let is_keyframe = self.is_keyframe;
+        if let Some(au) = &mut self.pending {
+            let nal = au.data.get(start + START_CODE.len()..).unwrap_or_default();
+            au.is_idr |= is_keyframe(nal);
         }
     }
 
     fn pending_for(&mut self, ts_in_90khz: u32) -> &mut PendingAccessUnit {
         let carry = std::mem::take(&mut self.loss_carry);
+        let capacity = self.last_len;
         self.pending.get_or_insert_with(|| PendingAccessUnit {
             ts_in_90khz,
+            data: Vec::with_capacity(capacity),
             loss: carry,
             ..Default::default()
         })
@@ -250,6 +272,9 @@ impl NalAssembler {
                 self.loss_carry |= p.loss;
                 return;
             }
+            // A little more than the last one: pictures of a stream are of similar size, and a
+            // keyframe grows the buffer once.
+            self.last_len = p.data.len() + p.data.len() / 4;
             self.ready.push_back(AccessUnit {
                 ts_in_90khz: p.ts_in_90khz,
                 data: p.data,
