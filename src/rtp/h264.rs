@@ -228,17 +228,7 @@ impl H264Packetizer {
 
 /// Feeds arbitrary bytes, cut into pseudo-packets, through the depacketizer (fuzz target).
 pub fn fuzz_depacketize(data: &[u8]) -> usize {
-    let mut depacketizer = H264Depacketizer::new();
-    let mut units = 0;
-    for chunk in data.split(|&b| b == 0xA5) {
-        if let Ok((info, payload)) = super::parse_rtp(chunk) {
-            let _ = depacketizer.push(&info, payload);
-        }
-        while depacketizer.pull().is_some() {
-            units += 1;
-        }
-    }
-    units
+    H264Depacketizer::fuzz(data)
 }
 
 #[cfg(test)]

@@ -150,17 +150,7 @@ fn fmtp_value<'a>(fmtp: &'a [(String, String)], name: &str) -> Option<&'a str> {
 
 /// Feeds arbitrary bytes, cut into pseudo-packets, through the depacketizer (fuzz target).
 pub fn fuzz_depacketize(data: &[u8]) -> usize {
-    let mut depacketizer = H265Depacketizer::new();
-    let mut units = 0;
-    for chunk in data.split(|&b| b == 0xA5) {
-        if let Ok((info, payload)) = super::parse_rtp(chunk) {
-            let _ = depacketizer.push(&info, payload);
-        }
-        while depacketizer.pull().is_some() {
-            units += 1;
-        }
-    }
-    units
+    H265Depacketizer::fuzz(data)
 }
 
 #[cfg(test)]

@@ -58,6 +58,22 @@ impl<F: NalFormat> NalDepacketizer<F> {
     pub fn pull(&mut self) -> Option<AccessUnit> {
         self.assembler.pull()
     }
+
+    /// Feeds arbitrary bytes, cut into pseudo-packets at each 0xA5, through a depacketizer;
+    /// returns the access units it made (the fuzz targets' body).
+    pub fn fuzz(data: &[u8]) -> usize {
+        let mut depacketizer = Self::new();
+        let mut units = 0;
+        for chunk in data.split(|&b| b == 0xA5) {
+            if let Ok((info, payload)) = super::parse_rtp(chunk) {
+                let _ = depacketizer.push(&info, payload);
+            }
+            while depacketizer.pull().is_some() {
+                units += 1;
+            }
+        }
+        units
+    }
 }
 
 /// What a fragmented NAL unit that lost a packet becomes.
@@ -125,12 +141,12 @@ impl NalAssembler {
     /// Feeds one RTP packet, whose payload `read_payload` (the codec's) turns into calls of
     /// [`Self::push_nal`] and the fragment methods, given the picture's timestamp. An error
     /// drops only this packet and marks its access unit as damaged.
-    fn push<E>(
+    fn push(
         &mut self,
         rtp: &RtpPacketInfo,
         payload: &[u8],
-        read_payload: impl FnOnce(&mut Self, u32, &[u8]) -> Result<(), E>,
-    ) -> Result<(), E> {
+        read_payload: impl FnOnce(&mut Self, u32, &[u8]) -> Result<(), DepacketizeError>,
+    ) -> Result<(), DepacketizeError> {
         if !self.begin_packet(rtp) {
             return Ok(());
         }
