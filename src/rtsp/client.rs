@@ -91,15 +91,6 @@ pub struct MethodRecord {
     pub status: Option<u16>,
 }
 
-/// Progress of the switch from UDP to TCP (`transport = auto`), kept across cancellation.
-#[derive(Debug)]
-struct Fallback {
-    /// The streams to set up again, in order.
-    streams: Vec<usize>,
-    /// The UDP session is gone; what is left is SETUP of each stream over TCP, then PLAY.
-    udp_torn_down: bool,
-}
-
 /// A request on the wire whose answer has not been read.
 #[derive(Debug)]
 struct InFlight {
@@ -110,6 +101,12 @@ struct InFlight {
     record: usize,
     /// The answer, when it was read by someone other than the request (`next_packet`).
     response: Option<Response<Vec<u8>>>,
+}
+
+/// The CSeq an answer carries, when it carries a readable one.
+fn response_cseq(resp: &Response<Vec<u8>>) -> Option<u32> {
+    resp.header(&headers::CSEQ)
+        .and_then(|v| v.as_str().trim().parse::<u32>().ok())
 }
 
 /// Data received while playing.
@@ -250,8 +247,8 @@ pub struct RtspSession {
     rtcp_at: Option<Instant>,
     /// `auto` over UDP: when to give up on UDP if no packet came.
     udp_fallback_at: Option<Instant>,
-    /// The switch to TCP, while it is under way.
-    fallback: Option<Fallback>,
+    /// The streams being switched to TCP, in order, while the switch is under way.
+    fallback_streams: Option<Vec<usize>>,
     /// The request sent and not yet answered. `next_packet` runs requests of its own (the
     /// switch to TCP) and its caller may drop it at any await: the next attempt then waits
     /// for this answer instead of sending the request again (which would leave the server a
@@ -351,7 +348,7 @@ impl RtspSession {
                         keepalive_at: None,
                         rtcp_at: None,
                         udp_fallback_at: None,
-                        fallback: None,
+                        fallback_streams: None,
                         in_flight: None,
                         answered_later: VecDeque::new(),
                         played_once: false,
@@ -837,18 +834,22 @@ impl RtspSession {
         // requests: `udp_fallback_at` stays due until the switch is complete, each attempt
         // goes on where the last one stopped, and a request left unanswered is awaited, not
         // sent again (see `in_flight`).
-        if self.fallback.is_none() {
-            tracing::info!(
-                url = %self.url,
-                "no UDP packet within {} s; switching to TCP",
-                UDP_FALLBACK_AFTER.as_secs()
-            );
-            self.fallback = Some(Fallback {
-                streams: self.setup_streams.iter().map(|s| s.stream).collect(),
-                udp_torn_down: false,
-            });
-        }
-        if !self.fallback.as_ref().is_some_and(|f| f.udp_torn_down) {
+        let streams = match &self.fallback_streams {
+            Some(streams) => streams.clone(),
+            None => {
+                tracing::info!(
+                    url = %self.url,
+                    "no UDP packet within {} s; switching to TCP",
+                    UDP_FALLBACK_AFTER.as_secs()
+                );
+                let streams: Vec<usize> = self.setup_streams.iter().map(|s| s.stream).collect();
+                self.fallback_streams = Some(streams.clone());
+                streams
+            }
+        };
+        // The switch only starts over UDP, so a transport still UDP means the UDP session is
+        // still up.
+        if self.chosen != Some(Transport::Tcp) {
             if self.session.is_some() {
                 let url = self.aggregate_url();
                 let _ = self
@@ -859,15 +860,7 @@ impl RtspSession {
             self.setup_streams.clear();
             self.chosen = Some(Transport::Tcp);
             self.played_once = false;
-            if let Some(f) = &mut self.fallback {
-                f.udp_torn_down = true;
-            }
         }
-        let streams = self
-            .fallback
-            .as_ref()
-            .map(|f| f.streams.clone())
-            .unwrap_or_default();
         for stream in streams {
             if !self.setup_streams.iter().any(|s| s.stream == stream) {
                 self.setup_with(stream, Transport::Tcp).await?;
@@ -875,7 +868,7 @@ impl RtspSession {
         }
         self.play().await?;
         self.udp_fallback_at = None;
-        self.fallback = None;
+        self.fallback_streams = None;
         Ok(())
     }
 
@@ -915,9 +908,7 @@ impl RtspSession {
 
     fn on_unsolicited_response(&mut self, resp: Response<Vec<u8>>) {
         let status = u16::from(resp.status());
-        let cseq = resp
-            .header(&headers::CSEQ)
-            .and_then(|v| v.as_str().trim().parse::<u32>().ok());
+        let cseq = response_cseq(&resp);
         // The answer to a request that was cut off: kept for it when it is resumed.
         if let Some(f) = &mut self.in_flight {
             if cseq == Some(f.cseq) {
@@ -1081,9 +1072,7 @@ impl RtspSession {
                 biased;
                 incoming = next_incoming(&mut self.stream, &mut self.read_buf) => match incoming? {
                     Incoming::Response(resp) => {
-                        let resp_cseq = resp
-                            .header(&headers::CSEQ)
-                            .and_then(|v| v.as_str().trim().parse::<u32>().ok());
+                        let resp_cseq = response_cseq(&resp);
                         // Some cameras omit CSeq; with one request in flight the answer is ours.
                         if resp_cseq.is_none_or(|c| c == cseq) {
                             return Ok(resp);
