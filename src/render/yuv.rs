@@ -404,3 +404,246 @@ fn report_not_installed() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| tracing::error!("render::install was not called; video is not drawn"));
 }
+
+#[cfg(test)]
+mod tests {
+    //! The shader on a real wgpu device (on a machine without a GPU: Mesa's lavapipe or
+    //! llvmpipe), against colours computed here from the BT.601/BT.709 equations, not from
+    //! `color.rs`: a wrong constant there would show up as a wrong colour here.
+
+    use std::time::Instant;
+
+    use super::*;
+    use crate::decode::{ColorMatrix, PixelLayout, Plane};
+
+    /// 100% bars in R'G'B': white, yellow, cyan, green, magenta, red, blue, black.
+    const BARS: [[f64; 3]; 8] = [
+        [1.0, 1.0, 1.0],
+        [1.0, 1.0, 0.0],
+        [0.0, 1.0, 1.0],
+        [0.0, 1.0, 0.0],
+        [1.0, 0.0, 1.0],
+        [1.0, 0.0, 0.0],
+        [0.0, 0.0, 1.0],
+        [0.0, 0.0, 0.0],
+    ];
+    const BAR_WIDTH: u32 = 32;
+    const WIDTH: u32 = BAR_WIDTH * 8;
+    const HEIGHT: u32 = 16;
+
+    /// 8-bit Y, U, V of an R'G'B' colour (ITU-R BT.601-7 / BT.709-6).
+    fn yuv_from_rgb([r, g, b]: [f64; 3], matrix: ColorMatrix, full_range: bool) -> [u8; 3] {
+        let (kr, kb) = match matrix {
+            ColorMatrix::Bt601 => (0.299, 0.114),
+            ColorMatrix::Bt709 => (0.2126, 0.0722),
+        };
+        let y = kr * r + (1.0 - kr - kb) * g + kb * b;
+        let (pb, pr) = ((b - y) / (2.0 * (1.0 - kb)), (r - y) / (2.0 * (1.0 - kr)));
+        let (y, u, v) = if full_range {
+            (255.0 * y, 128.0 + 255.0 * pb, 128.0 + 255.0 * pr)
+        } else {
+            (16.0 + 219.0 * y, 128.0 + 224.0 * pb, 128.0 + 224.0 * pr)
+        };
+        [y, u, v].map(|c| c.round().clamp(0.0, 255.0) as u8)
+    }
+
+    /// The bars as a frame of `layout`, every plane with a padded stride.
+    fn bars(layout: PixelLayout, matrix: ColorMatrix, full_range: bool) -> VideoFrame {
+        let (sx, sy) = match layout {
+            PixelLayout::I420 | PixelLayout::Nv12 => (1, 1),
+            PixelLayout::I422 => (1, 0),
+            PixelLayout::I444 => (0, 0),
+        };
+        let (w, h) = (WIDTH as usize, HEIGHT as usize);
+        let (cw, ch) = (w >> sx, h >> sy);
+        let yuv_at = |x: usize| yuv_from_rgb(BARS[x / BAR_WIDTH as usize], matrix, full_range);
+        let plane =
+            |width: usize, height: usize, texel: usize, value: &dyn Fn(usize) -> Vec<u8>| {
+                let stride = width * texel + 24;
+                let mut data = vec![0u8; stride * height];
+                for row in data.chunks_exact_mut(stride) {
+                    for x in 0..width {
+                        row[x * texel..][..texel].copy_from_slice(&value(x));
+                    }
+                }
+                Plane {
+                    data: data.into(),
+                    stride,
+                    width,
+                    height,
+                }
+            };
+        let luma = plane(w, h, 1, &|x| vec![yuv_at(x)[0]]);
+        let planes = match layout {
+            PixelLayout::Nv12 => vec![
+                luma,
+                plane(cw, ch, 2, &|x| {
+                    let [_, u, v] = yuv_at(x << sx);
+                    vec![u, v]
+                }),
+            ],
+            _ => vec![
+                luma,
+                plane(cw, ch, 1, &|x| vec![yuv_at(x << sx)[1]]),
+                plane(cw, ch, 1, &|x| vec![yuv_at(x << sx)[2]]),
+            ],
+        };
+        VideoFrame {
+            width: WIDTH,
+            height: HEIGHT,
+            layout,
+            matrix,
+            full_range,
+            planes,
+            ts_in_90khz: 0,
+            decoded_at: Instant::now(),
+            received_at: Instant::now(),
+            capture_ms: None,
+        }
+    }
+
+    fn device() -> (wgpu::Device, wgpu::Queue) {
+        let instance =
+            wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+        let adapter = futures::executor::block_on(
+            instance.request_adapter(&wgpu::RequestAdapterOptions::default()),
+        )
+        .expect("a wgpu adapter (without a GPU: Mesa's lavapipe, package mesa-vulkan-drivers)");
+        futures::executor::block_on(adapter.request_device(&wgpu::DeviceDescriptor::default()))
+            .expect("a wgpu device")
+    }
+
+    /// `frame` drawn by the renderer over a `WIDTH × HEIGHT` target of `format`, read back
+    /// as RGBA rows.
+    fn draw(
+        device: &wgpu::Device,
+        queue: &wgpu::Queue,
+        format: wgpu::TextureFormat,
+        frame: &VideoFrame,
+    ) -> Vec<u8> {
+        let mut renderer = YuvRenderer::new(device, format, 1, None);
+        renderer.upload(device, queue, 7, frame, 1);
+        let size = wgpu::Extent3d {
+            width: WIDTH,
+            height: HEIGHT,
+            depth_or_array_layers: 1,
+        };
+        let target = device.create_texture(&wgpu::TextureDescriptor {
+            label: Some("test_target"),
+            size,
+            mip_level_count: 1,
+            sample_count: 1,
+            dimension: wgpu::TextureDimension::D2,
+            format,
+            usage: wgpu::TextureUsages::RENDER_ATTACHMENT | wgpu::TextureUsages::COPY_SRC,
+            view_formats: &[],
+        });
+        let view = target.create_view(&wgpu::TextureViewDescriptor::default());
+        // 256 bytes a row is what a texture-to-buffer copy needs, and exactly WIDTH · 4.
+        let row_bytes = WIDTH * 4;
+        let readback = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("test_readback"),
+            size: u64::from(row_bytes * HEIGHT),
+            usage: wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::MAP_READ,
+            mapped_at_creation: false,
+        });
+        let mut encoder = device.create_command_encoder(&Default::default());
+        {
+            let mut pass = encoder
+                .begin_render_pass(&wgpu::RenderPassDescriptor {
+                    label: Some("test_pass"),
+                    color_attachments: &[Some(wgpu::RenderPassColorAttachment {
+                        view: &view,
+                        depth_slice: None,
+                        resolve_target: None,
+                        ops: wgpu::Operations {
+                            load: wgpu::LoadOp::Clear(wgpu::Color {
+                                r: 0.5,
+                                g: 0.0,
+                                b: 0.5,
+                                a: 1.0,
+                            }),
+                            store: wgpu::StoreOp::Store,
+                        },
+                    })],
+                    ..Default::default()
+                })
+                .forget_lifetime();
+            renderer.paint(7, &mut pass);
+        }
+        encoder.copy_texture_to_buffer(
+            wgpu::TexelCopyTextureInfo {
+                texture: &target,
+                mip_level: 0,
+                origin: wgpu::Origin3d::ZERO,
+                aspect: wgpu::TextureAspect::All,
+            },
+            wgpu::TexelCopyBufferInfo {
+                buffer: &readback,
+                layout: wgpu::TexelCopyBufferLayout {
+                    offset: 0,
+                    bytes_per_row: Some(row_bytes),
+                    rows_per_image: Some(HEIGHT),
+                },
+            },
+            size,
+        );
+        queue.submit([encoder.finish()]);
+        readback
+            .slice(..)
+            .map_async(wgpu::MapMode::Read, |r| r.expect("map"));
+        device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .expect("poll");
+        let pixels = readback
+            .slice(..)
+            .get_mapped_range()
+            .expect("mapped")
+            .to_vec();
+        pixels
+    }
+
+    #[test]
+    fn the_shader_draws_colour_bars_in_their_colours_for_every_layout_matrix_and_range() {
+        let (device, queue) = device();
+        let cases = [
+            (PixelLayout::I420, ColorMatrix::Bt601, false),
+            (PixelLayout::I420, ColorMatrix::Bt709, true),
+            (PixelLayout::Nv12, ColorMatrix::Bt709, false),
+            (PixelLayout::I422, ColorMatrix::Bt601, true),
+            (PixelLayout::I444, ColorMatrix::Bt709, false),
+        ];
+        // A gamma (plain) target gets R'G'B' as is; an sRGB target encodes on write, and
+        // must end up with the same bytes.
+        let formats = [
+            wgpu::TextureFormat::Rgba8Unorm,
+            wgpu::TextureFormat::Rgba8UnormSrgb,
+        ];
+        for (layout, matrix, full_range) in cases {
+            let frame = bars(layout, matrix, full_range);
+            for format in formats {
+                let pixels = draw(&device, &queue, format, &frame);
+                for (bar, rgb) in BARS.iter().enumerate() {
+                    // The middle of the bar, away from where chroma is filtered across edges.
+                    let x = bar * BAR_WIDTH as usize + BAR_WIDTH as usize / 2;
+                    for y in [0, HEIGHT as usize / 2, HEIGHT as usize - 1] {
+                        let at = (y * WIDTH as usize + x) * 4;
+                        let got = &pixels[at..at + 3];
+                        let want = rgb.map(|c| (c * 255.0) as u8);
+                        let off = got
+                            .iter()
+                            .zip(want)
+                            .map(|(&g, w)| g.abs_diff(w))
+                            .max()
+                            .unwrap_or(0);
+                        assert!(
+                            off <= 3,
+                            "{layout:?} {matrix:?} full_range={full_range} {format:?}: bar {bar} \
+                             at ({x}, {y}) is {got:?}, expected {want:?}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
