@@ -1024,12 +1024,23 @@ impl RtspSession {
             let early = self.in_flight.as_mut().and_then(|f| f.response.take());
             let resp = match early {
                 Some(resp) => resp,
-                None => tokio::time::timeout(self.opts.timeout, self.read_response(cseq))
-                    .await
-                    .map_err(|_| {
-                        RtspError::new(step, ErrorKind::ResponseTimeout(self.opts.timeout))
-                    })?
-                    .map_err(|k| RtspError::new(step, k))?,
+                None => {
+                    match tokio::time::timeout(self.opts.timeout, self.read_response(cseq)).await {
+                        Ok(resp) => resp.map_err(|k| RtspError::new(step, k))?,
+                        Err(_) => {
+                            // Given up on, unlike a request cut off by a dropped future: its late
+                            // answer is only recorded, and asking again sends a new request.
+                            if let Some(abandoned) = self.in_flight.take() {
+                                self.answered_later
+                                    .push_back((abandoned.cseq, abandoned.record));
+                            }
+                            return Err(RtspError::new(
+                                step,
+                                ErrorKind::ResponseTimeout(self.opts.timeout),
+                            ));
+                        }
+                    }
+                }
             };
             self.in_flight = None;
             let status = u16::from(resp.status());
@@ -1349,6 +1360,72 @@ mod tests {
             let b = rtcp.local_addr().unwrap().port();
             assert_eq!(a % 2, 0);
             assert_eq!(b, a + 1);
+        });
+    }
+
+    /// Fault injection no real server produces on demand: answers nothing until the second
+    /// request, then answers both, the late one first.
+    async fn fake_server_answering_the_first_request_late(listener: tokio::net::TcpListener) {
+        use tokio::io::AsyncReadExt as _;
+        let (mut socket, _) = listener.accept().await.unwrap();
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 4096];
+        while seen.windows(4).filter(|w| w == b"\r\n\r\n").count() < 2 {
+            let n = socket.read(&mut buf).await.unwrap();
+            assert!(n > 0, "the client hung up before asking again");
+            seen.extend_from_slice(&buf[..n]);
+        }
+        let text = String::from_utf8_lossy(&seen).into_owned();
+        let cseqs: Vec<&str> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("CSeq: "))
+            .collect();
+        assert_eq!(cseqs.len(), 2, "{text}");
+        for cseq in cseqs {
+            let answer =
+                format!("RTSP/1.0 200 OK\r\nCSeq: {cseq}\r\nPublic: OPTIONS, DESCRIBE\r\n\r\n");
+            socket.write_all(answer.as_bytes()).await.unwrap();
+        }
+        // Keep the connection open until the client is done.
+        let _ = socket.read(&mut buf).await;
+    }
+
+    #[test]
+    fn a_request_that_timed_out_is_sent_again_and_its_late_answer_recorded() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let port = listener.local_addr().unwrap().port();
+            let server = tokio::spawn(fake_server_answering_the_first_request_late(listener));
+            let url = CameraUrl::parse(&format!("rtsp://127.0.0.1:{port}/cam")).unwrap();
+            let opts = ClientOptions {
+                timeout: Duration::from_millis(300),
+                ..Default::default()
+            };
+            let mut session = RtspSession::connect(&url, opts).await.unwrap();
+            let first = session.options().await.unwrap_err();
+            assert!(
+                matches!(first.kind, ErrorKind::ResponseTimeout(_)),
+                "{first}"
+            );
+            session
+                .options()
+                .await
+                .expect("the second OPTIONS is answered");
+            let record: Vec<_> = session
+                .methods()
+                .iter()
+                .map(|m| (m.method.as_str(), m.status))
+                .collect();
+            assert_eq!(record, [("OPTIONS", Some(200)), ("OPTIONS", Some(200))]);
+            drop(session);
+            tokio::time::timeout(Duration::from_secs(5), server)
+                .await
+                .expect("the fake server ends")
+                .unwrap();
         });
     }
 }
