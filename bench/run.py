@@ -15,7 +15,10 @@ warm-up. Then capture->decoded latency p50/p95 for Vedette and the retina client
 Vedette demo-server stream whose pictures carry their capture time.
 
 The headless pair (vedette bench, retina) runs BENCH_ROUNDS times, alternating, and the table
-shows medians with each round's CPU ratio below it. Capture->on-screen latency is read back
+shows medians with each round's CPU ratio below it. Then the pair runs side by side, on one
+server over one window, BENCH_ROUNDS times more: drift on the machine falls on both alike, so
+that ratio is the steadier one (its CPU figures are not the table's, two clients sharing two
+cores). Capture->on-screen latency is read back
 from the window's pixels for the app and for two GStreamer players of the same stream:
 ximagesink (CPU colour conversion, a blit) and glimagesink (GL textures and a shader, like
 Vedette; on this machine both GL paths run on llvmpipe).
@@ -143,15 +146,42 @@ def json_client(cmd, warmup):
     return window.cpu, window.rss, report["fps_mean"], report["fps_min"], report
 
 
-def vedette_bench(url, tiles):
-    w = warmup_for(tiles)
+def vedette_bench(url, tiles, stagger=STAGGER, warmup=None):
+    w = warmup or warmup_for(tiles)
     return json_client([VEDETTE, "bench", url, "--tiles", str(tiles), "--warmup", str(w),
-                        "--seconds", str(MEASURE)], w)
+                        "--seconds", str(MEASURE), "--stagger-ms", str(round(stagger * 1000))],
+                       w)
 
 
-def retina_client(url, tiles):
-    w = warmup_for(tiles)
-    return json_client([RETINA, url, str(tiles), str(w), str(MEASURE), "200"], w)
+def retina_client(url, tiles, stagger=STAGGER, warmup=None):
+    w = warmup or warmup_for(tiles)
+    return json_client([RETINA, url, str(tiles), str(w), str(MEASURE),
+                        str(round(stagger * 1000))], w)
+
+
+def headless_pair(url, tiles, vedette_first):
+    """Vedette's headless client and the retina client at the same time, on the same server,
+    measured over the same window: whatever else the machine does then (another tenant, the
+    server, a frequency change) falls on both alike, where one after the other it moved
+    single rounds by 10 % and more. Each client spaces its sessions 2 x STAGGER apart and the
+    second starts STAGGER after the first, so sessions still open STAGGER apart."""
+    clients = [("vedette bench (headless)", vedette_bench), ("retina + ffmpeg-next", retina_client)]
+    if not vedette_first:
+        clients.reverse()
+    warmup = 2 * STAGGER * tiles + 3.0
+    results = {}
+
+    def run(name, client, delay):
+        time.sleep(delay)
+        results[name] = client(url, tiles, stagger=2 * STAGGER, warmup=warmup - delay)[:4]
+
+    threads = [threading.Thread(target=run, args=(name, client, i * STAGGER))
+               for i, (name, client) in enumerate(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results
 
 
 def ffmpeg_clients(url, tiles):
@@ -302,6 +332,7 @@ def main():
     time.sleep(1.0)
     rows = []
     ratios = {}
+    side_by_side = {}
     for tiles in TILES:
         results = {}
         # The headless pair runs ROUNDS times, alternating, and the table gives medians:
@@ -313,6 +344,17 @@ def main():
                 rounds[name].append(with_server(lambda url: run(url, tiles))[:4])
                 print(f"  measured {tiles:2} tiles: {name} (round {r + 1}/{ROUNDS})",
                       file=sys.stderr, flush=True)
+        # The ratio once more with both at the same time, which the machine's drift cannot
+        # tell apart (their CPU figures are not the table's: two clients share two cores).
+        side_by_side[tiles] = []
+        for r in range(ROUNDS):
+            pair = with_server(lambda url: headless_pair(url, tiles, r % 2 == 0))
+            vedette, retina = pair["vedette bench (headless)"], pair["retina + ffmpeg-next"]
+            if retina[0] > 0 and min(vedette[3], retina[3]) > 0:
+                side_by_side[tiles].append(vedette[0] / retina[0])
+            print(f"  measured {tiles:2} tiles: vedette bench and retina side by side "
+                  f"(round {r + 1}/{ROUNDS}), fps min {vedette[3]:.1f} and {retina[3]:.1f}",
+                  file=sys.stderr, flush=True)
         for name, runs in rounds.items():
             results[name] = (statistics.median(c for c, _, _, _ in runs),
                              statistics.median(m for _, m, _, _ in runs),
@@ -368,6 +410,11 @@ def main():
         each = " ".join(f"{x:.2f}" for x in r)
         median = statistics.median(r) if r else float("nan")
         print(f"  {tiles:2} tiles: {each}   median {median:.2f}x")
+    print("Vedette/retina CPU with the two side by side (same server, same window), per round:")
+    for tiles, r in side_by_side.items():
+        each = " ".join(f"{x:.3f}" for x in r)
+        median = statistics.median(r) if r else float("nan")
+        print(f"  {tiles:2} tiles: {each}   median {median:.3f}x")
     print()
     print("Capture -> decoded latency, Vedette demo server 720p30 (time code in the picture)")
     for name, (p50, p95) in latency.items():
