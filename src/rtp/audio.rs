@@ -660,14 +660,10 @@ pub fn fuzz_depacketize(data: &[u8]) -> usize {
         let Ok(mut depacketizer) = AudioDepacketizer::new(name, 8000, None, params) else {
             continue;
         };
-        for chunk in data.split(|&b| b == 0xA5) {
-            if let Ok((info, payload)) = super::parse_rtp(chunk) {
-                let _ = depacketizer.push(&info, payload);
-            }
-            while depacketizer.pull().is_some() {
-                frames += 1;
-            }
-        }
+        frames += super::fuzz_packets(data, |info, payload| {
+            let _ = depacketizer.push(info, payload);
+            std::iter::from_fn(|| depacketizer.pull()).count()
+        });
     }
     frames
 }

@@ -400,16 +400,10 @@ fn jpeg_image(header: &FrameHeader, scan: &[u8]) -> Vec<u8> {
 /// Feeds arbitrary bytes, cut into pseudo-packets, through the depacketizer (fuzz target).
 pub fn fuzz_depacketize(data: &[u8]) -> usize {
     let mut depacketizer = JpegDepacketizer::new();
-    let mut images = 0;
-    for chunk in data.split(|&b| b == 0xA5) {
-        if let Ok((info, payload)) = super::parse_rtp(chunk) {
-            let _ = depacketizer.push(&info, payload);
-        }
-        while depacketizer.pull().is_some() {
-            images += 1;
-        }
-    }
-    images
+    super::fuzz_packets(data, |info, payload| {
+        let _ = depacketizer.push(info, payload);
+        std::iter::from_fn(|| depacketizer.pull()).count()
+    })
 }
 
 /// Natural (row-major) index of each coefficient in zigzag order (T.81 Figure A.6).

@@ -74,6 +74,16 @@ pub fn parse_rtp(data: &[u8]) -> Result<(RtpPacketInfo, &[u8]), RtpError> {
     Ok((info, payload))
 }
 
+/// The fuzz targets' packet stream, shared by every depacketizer: `data` cut at each 0xA5 byte
+/// into RTP packets; each one that parses goes to `feed`, which pushes it and returns how many
+/// outputs it then pulled. Returns the total (so the work cannot be optimised away).
+pub fn fuzz_packets(data: &[u8], mut feed: impl FnMut(&RtpPacketInfo, &[u8]) -> usize) -> usize {
+    data.split(|&b| b == 0xA5)
+        .filter_map(|chunk| parse_rtp(chunk).ok())
+        .map(|(info, payload)| feed(&info, payload))
+        .sum()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

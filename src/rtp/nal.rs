@@ -63,16 +63,10 @@ impl<F: NalFormat> NalDepacketizer<F> {
     /// returns the access units it made (the fuzz targets' body).
     pub fn fuzz(data: &[u8]) -> usize {
         let mut depacketizer = Self::new();
-        let mut units = 0;
-        for chunk in data.split(|&b| b == 0xA5) {
-            if let Ok((info, payload)) = super::parse_rtp(chunk) {
-                let _ = depacketizer.push(&info, payload);
-            }
-            while depacketizer.pull().is_some() {
-                units += 1;
-            }
-        }
-        units
+        super::fuzz_packets(data, |info, payload| {
+            let _ = depacketizer.push(info, payload);
+            std::iter::from_fn(|| depacketizer.pull()).count()
+        })
     }
 }
 
