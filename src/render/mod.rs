@@ -8,6 +8,7 @@
 
 mod color;
 mod planes;
+pub mod test_pattern;
 mod yuv;
 
 use std::sync::Arc;

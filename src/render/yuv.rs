@@ -408,99 +408,18 @@ fn report_not_installed() {
 #[cfg(test)]
 mod tests {
     //! The shader on a real wgpu device (on a machine without a GPU: Mesa's lavapipe or
-    //! llvmpipe), against colours computed here from the BT.601/BT.709 equations, not from
-    //! `color.rs`: a wrong constant there would show up as a wrong colour here.
-
-    use std::time::Instant;
+    //! llvmpipe), drawing the test pattern (coded from R'G'B' with the ITU equations, not with
+    //! `color.rs`) and checked against the R'G'B' it was made from: a wrong constant in
+    //! `color.rs` or the shader shows up as a wrong colour here.
 
     use super::*;
-    use crate::decode::{ColorMatrix, PixelLayout, Plane};
+    use crate::decode::{ColorMatrix, PixelLayout};
+    use crate::render::test_pattern::{colour_bars, rgb_at, BARS};
 
-    /// 100% bars in R'G'B': white, yellow, cyan, green, magenta, red, blue, black.
-    const BARS: [[f64; 3]; 8] = [
-        [1.0, 1.0, 1.0],
-        [1.0, 1.0, 0.0],
-        [0.0, 1.0, 1.0],
-        [0.0, 1.0, 0.0],
-        [1.0, 0.0, 1.0],
-        [1.0, 0.0, 0.0],
-        [0.0, 0.0, 1.0],
-        [0.0, 0.0, 0.0],
-    ];
-    const BAR_WIDTH: u32 = 32;
-    const WIDTH: u32 = BAR_WIDTH * 8;
+    /// Eight bars of 32 pixels: wide enough that a bar's centre is clear of chroma filtered
+    /// across its edges. The bars take the top 10 rows, the grey ramp the bottom 6.
+    const WIDTH: u32 = 256;
     const HEIGHT: u32 = 16;
-
-    /// 8-bit Y, U, V of an R'G'B' colour (ITU-R BT.601-7 / BT.709-6).
-    fn yuv_from_rgb([r, g, b]: [f64; 3], matrix: ColorMatrix, full_range: bool) -> [u8; 3] {
-        let (kr, kb) = match matrix {
-            ColorMatrix::Bt601 => (0.299, 0.114),
-            ColorMatrix::Bt709 => (0.2126, 0.0722),
-        };
-        let y = kr * r + (1.0 - kr - kb) * g + kb * b;
-        let (pb, pr) = ((b - y) / (2.0 * (1.0 - kb)), (r - y) / (2.0 * (1.0 - kr)));
-        let (y, u, v) = if full_range {
-            (255.0 * y, 128.0 + 255.0 * pb, 128.0 + 255.0 * pr)
-        } else {
-            (16.0 + 219.0 * y, 128.0 + 224.0 * pb, 128.0 + 224.0 * pr)
-        };
-        [y, u, v].map(|c| c.round().clamp(0.0, 255.0) as u8)
-    }
-
-    /// The bars as a frame of `layout`, every plane with a padded stride.
-    fn bars(layout: PixelLayout, matrix: ColorMatrix, full_range: bool) -> VideoFrame {
-        let (sx, sy) = match layout {
-            PixelLayout::I420 | PixelLayout::Nv12 => (1, 1),
-            PixelLayout::I422 => (1, 0),
-            PixelLayout::I444 => (0, 0),
-        };
-        let (w, h) = (WIDTH as usize, HEIGHT as usize);
-        let (cw, ch) = (w >> sx, h >> sy);
-        let yuv_at = |x: usize| yuv_from_rgb(BARS[x / BAR_WIDTH as usize], matrix, full_range);
-        let plane =
-            |width: usize, height: usize, texel: usize, value: &dyn Fn(usize) -> Vec<u8>| {
-                let stride = width * texel + 24;
-                let mut data = vec![0u8; stride * height];
-                for row in data.chunks_exact_mut(stride) {
-                    for x in 0..width {
-                        row[x * texel..][..texel].copy_from_slice(&value(x));
-                    }
-                }
-                Plane {
-                    data: data.into(),
-                    stride,
-                    width,
-                    height,
-                }
-            };
-        let luma = plane(w, h, 1, &|x| vec![yuv_at(x)[0]]);
-        let planes = match layout {
-            PixelLayout::Nv12 => vec![
-                luma,
-                plane(cw, ch, 2, &|x| {
-                    let [_, u, v] = yuv_at(x << sx);
-                    vec![u, v]
-                }),
-            ],
-            _ => vec![
-                luma,
-                plane(cw, ch, 1, &|x| vec![yuv_at(x << sx)[1]]),
-                plane(cw, ch, 1, &|x| vec![yuv_at(x << sx)[2]]),
-            ],
-        };
-        VideoFrame {
-            width: WIDTH,
-            height: HEIGHT,
-            layout,
-            matrix,
-            full_range,
-            planes,
-            ts_in_90khz: 0,
-            decoded_at: Instant::now(),
-            received_at: Instant::now(),
-            capture_ms: None,
-        }
-    }
 
     fn device() -> (wgpu::Device, wgpu::Queue) {
         let instance =
@@ -619,29 +538,37 @@ mod tests {
             wgpu::TextureFormat::Rgba8Unorm,
             wgpu::TextureFormat::Rgba8UnormSrgb,
         ];
+        let bar_width = WIDTH / BARS.len() as u32;
+        // The middle of each bar on rows whose chroma is all bar (4:2:0 chroma row 4 holds
+        // picture rows 8 and 9, and row 9 is filtered with the ramp below), then three points
+        // of the ramp on the last row.
+        let points = (0..BARS.len() as u32)
+            .flat_map(|bar| [0, 4, 7].map(|y| (bar * bar_width + bar_width / 2, y)))
+            .chain([
+                (0, HEIGHT - 1),
+                (WIDTH / 2, HEIGHT - 1),
+                (WIDTH - 1, HEIGHT - 1),
+            ]);
+        let points: Vec<(u32, u32)> = points.collect();
         for (layout, matrix, full_range) in cases {
-            let frame = bars(layout, matrix, full_range);
+            let frame = colour_bars(WIDTH, HEIGHT, layout, matrix, full_range);
             for format in formats {
                 let pixels = draw(&device, &queue, format, &frame);
-                for (bar, rgb) in BARS.iter().enumerate() {
-                    // The middle of the bar, away from where chroma is filtered across edges.
-                    let x = bar * BAR_WIDTH as usize + BAR_WIDTH as usize / 2;
-                    for y in [0, HEIGHT as usize / 2, HEIGHT as usize - 1] {
-                        let at = (y * WIDTH as usize + x) * 4;
-                        let got = &pixels[at..at + 3];
-                        let want = rgb.map(|c| (c * 255.0) as u8);
-                        let off = got
-                            .iter()
-                            .zip(want)
-                            .map(|(&g, w)| g.abs_diff(w))
-                            .max()
-                            .unwrap_or(0);
-                        assert!(
-                            off <= 3,
-                            "{layout:?} {matrix:?} full_range={full_range} {format:?}: bar {bar} \
-                             at ({x}, {y}) is {got:?}, expected {want:?}"
-                        );
-                    }
+                for &(x, y) in &points {
+                    let at = ((y * WIDTH + x) * 4) as usize;
+                    let got = &pixels[at..at + 3];
+                    let want = rgb_at(x, y, WIDTH, HEIGHT).map(|c| (c * 255.0).round() as u8);
+                    let off = got
+                        .iter()
+                        .zip(want)
+                        .map(|(&g, w)| g.abs_diff(w))
+                        .max()
+                        .unwrap_or(0);
+                    assert!(
+                        off <= 3,
+                        "{layout:?} {matrix:?} full_range={full_range} {format:?}: \
+                         ({x}, {y}) is {got:?}, expected {want:?}"
+                    );
                 }
             }
         }
