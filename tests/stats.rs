@@ -12,6 +12,11 @@ use serde_json::Value;
 
 /// The final `stats` object of a probe run, after checking the probe succeeded.
 fn final_stats(run: &ProbeRun) -> Value {
+    final_report(run)["stats"].clone()
+}
+
+/// The probe's report (its last line, after any `--every` lines), after checking it succeeded.
+fn final_report(run: &ProbeRun) -> Value {
     assert_eq!(
         run.code(),
         Some(0),
@@ -24,7 +29,7 @@ fn final_stats(run: &ProbeRun) -> Value {
         .as_deref()
         .and_then(|l| serde_json::from_str(l).ok())
         .unwrap_or_else(|| panic!("probe printed no JSON:\n{}\n{}", run.stdout(), run.stderr()));
-    json["stats"].clone()
+    json
 }
 
 /// `(elapsed_s, stats)` of each `--every` line.
@@ -317,6 +322,106 @@ fn injected_random_loss_is_reported_within_one_point() {
     assert!(
         num(&s, "frames_decoded") >= 200.0 && num(&s, "frames_concealed") > 0.0,
         "too few pictures shown under 5 % loss: {s}"
+    );
+}
+
+#[test]
+fn auto_moves_to_tcp_when_udp_keeps_losing_packets() {
+    let _serial = common::serial();
+    let ns = LossNamespace::create();
+    ns.drop_rtp_at_random(5);
+    // The stream of the loss test above: at 5 % hardly a keyframe arrives whole over UDP.
+    let server = GstServer::start_with_prefix(
+        &["ip", "netns", "exec", &ns.name],
+        &[
+            "--port",
+            "0",
+            "--address",
+            &ns.ns_ip,
+            "--width",
+            "640",
+            "--height",
+            "360",
+            "--fps",
+            "25",
+            "--pattern",
+            "snow",
+            "--bitrate",
+            "6000",
+        ],
+    );
+    let url = format!("rtsp://{}:{}/test", ns.ns_ip, server.port);
+    let run = probe(
+        &[
+            &url,
+            "--transport",
+            "auto",
+            "--seconds",
+            "16",
+            "--every",
+            "1",
+            "--json",
+        ],
+        &[("VEDETTE_LOG", "info")],
+    );
+    let report = final_report(&run);
+    let s = report["stats"].clone();
+    drop(server);
+    let dropped = ns.counter("dropped");
+    let methods: Vec<String> = report["methods"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no methods in {report}"))
+        .iter()
+        .map(|m| format!("{} {}", m["method"].as_str().unwrap_or("?"), m["status"]))
+        .collect();
+    eprintln!("nft dropped {dropped}; methods {methods:?}; final stats {s}");
+    // Started on UDP, lost packets there, and moved the same session to TCP: the UDP session
+    // torn down, the streams set up again, played again.
+    assert!(
+        dropped > 20,
+        "no loss was injected over UDP: {dropped} dropped"
+    );
+    assert_eq!(report["transport"], "tcp", "{report}");
+    assert_eq!(
+        methods.get(..7),
+        Some(
+            &[
+                "OPTIONS 200",
+                "DESCRIBE 200",
+                "SETUP 200",
+                "PLAY 200",
+                "TEARDOWN 200",
+                "SETUP 200",
+                "PLAY 200"
+            ]
+            .map(String::from)[..]
+        ),
+        "{methods:?}"
+    );
+    assert!(
+        run.stderr().contains("switching to TCP") && run.stderr().contains("UDP lost"),
+        "the switch is not logged with its reason:\n{}",
+        run.stderr()
+    );
+    // Over TCP nothing is lost: the last five seconds show pictures and no concealment.
+    assert_eq!(num(&s, "packets_lost"), 0.0, "{s}");
+    let intervals = interval_stats(&run);
+    let last = intervals.last().expect("interval stats").1.clone();
+    let earlier = intervals
+        .iter()
+        .rev()
+        .find(|(t, _)| *t <= intervals.last().map_or(0.0, |l| l.0) - 5.0)
+        .expect("stats from five seconds before the end")
+        .1
+        .clone();
+    assert_eq!(
+        num(&last, "frames_concealed"),
+        num(&earlier, "frames_concealed"),
+        "pictures were still concealed after the switch: {earlier} then {last}"
+    );
+    assert!(
+        num(&last, "frames_decoded") - num(&earlier, "frames_decoded") >= 100.0,
+        "too few pictures in the last five seconds: {earlier} then {last}"
     );
 }
 

@@ -11,7 +11,7 @@
 
 use std::collections::VecDeque;
 
-use super::{sequence_step, RtpPacketInfo, SeqStep};
+use super::{RtpPacketInfo, SeqStep, SeqTracker};
 
 /// AAC access units are at most 6144 bits per channel (ISO 14496-3 §4.5.3.1); 8 channels fit
 /// well below this, so a larger declared size is garbage rather than audio.
@@ -150,7 +150,7 @@ enum Format {
 pub struct AudioDepacketizer {
     info: AudioStreamInfo,
     format: Format,
-    last_seq: Option<u16>,
+    seq: SeqTracker,
     ready: VecDeque<AudioFrame>,
     /// Packets lost, counted from sequence number gaps.
     pub packets_lost: u64,
@@ -216,7 +216,7 @@ impl AudioDepacketizer {
         Ok(Self {
             info,
             format,
-            last_seq: None,
+            seq: SeqTracker::default(),
             ready: VecDeque::new(),
             packets_lost: 0,
         })
@@ -233,10 +233,10 @@ impl AudioDepacketizer {
         rtp: &RtpPacketInfo,
         payload: &[u8],
     ) -> Result<(), AudioDepacketizeError> {
-        match sequence_step(&mut self.last_seq, rtp.sequence_number) {
+        match self.seq.step(rtp) {
             SeqStep::Next => {}
-            SeqStep::Gap(missing) => {
-                self.packets_lost += u64::from(missing);
+            step @ (SeqStep::Gap(_) | SeqStep::Restart) => {
+                self.packets_lost += u64::from(step.missing());
                 // A fragmented access unit with a hole in it is useless.
                 if let Format::Aac { fragment, .. } = &mut self.format {
                     *fragment = None;

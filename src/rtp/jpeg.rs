@@ -10,7 +10,7 @@
 use std::collections::{HashMap, VecDeque};
 
 use super::h264::AccessUnit;
-use super::{sequence_step, RtpPacketInfo, SeqStep};
+use super::{RtpPacketInfo, SeqStep, SeqTracker};
 
 /// Bytes in one 8-bit quantization table.
 const QUANT_TABLE_LEN: usize = 64;
@@ -165,7 +165,7 @@ struct PendingFrame {
 #[derive(Debug, Default)]
 pub struct JpegDepacketizer {
     pending: Option<PendingFrame>,
-    last_seq: Option<u16>,
+    seq: SeqTracker,
     /// In-band tables by Q (128–254): a sender may send them once and then omit them
     /// (RFC 2435 §3.1.8, length 0).
     cached_tables: HashMap<u8, QuantTables>,
@@ -188,10 +188,10 @@ impl JpegDepacketizer {
         rtp: &RtpPacketInfo,
         payload: &[u8],
     ) -> Result<(), JpegDepacketizeError> {
-        match sequence_step(&mut self.last_seq, rtp.sequence_number) {
+        match self.seq.step(rtp) {
             SeqStep::Next => {}
-            SeqStep::Gap(missing) => {
-                self.packets_lost += u64::from(missing);
+            step @ (SeqStep::Gap(_) | SeqStep::Restart) => {
+                self.packets_lost += u64::from(step.missing());
                 // The lost packets were the rest of the pending frame or the start of the
                 // next one; a next frame that lost its start fails the offset check.
                 if let Some(p) = &mut self.pending {

@@ -16,27 +16,65 @@ pub enum SeqStep {
     Next,
     /// This many packets are missing before this one.
     Gap(u16),
+    /// The numbering started over: a new SSRC (the server set the stream up anew, e.g. when
+    /// `auto` moves a session from UDP to TCP), or a jump back that the next packet confirmed
+    /// (RFC 3550 §A.1). What came before is cut off, by an unknown number of packets.
+    Restart,
     /// Late or duplicate: older than what was already handed on (up to half the sequence
     /// space back, RFC 3550 §A.1's reasoning); the depacketizer drops it.
     Stale,
 }
 
-/// Steps `last` to `seq` unless the packet is stale; shared by every depacketizer, which
-/// decides itself what a gap damages.
-pub fn sequence_step(last: &mut Option<u16>, seq: u16) -> SeqStep {
-    let Some(previous) = *last else {
-        *last = Some(seq);
-        return SeqStep::Next;
-    };
-    let gap = seq.wrapping_sub(previous.wrapping_add(1));
-    if gap >= 0x8000 {
-        return SeqStep::Stale;
+impl SeqStep {
+    /// Packets known to be missing: those of a gap (a restart's are unknown).
+    pub fn missing(self) -> u16 {
+        match self {
+            SeqStep::Gap(missing) => missing,
+            SeqStep::Next | SeqStep::Restart | SeqStep::Stale => 0,
+        }
     }
-    *last = Some(seq);
-    if gap == 0 {
-        SeqStep::Next
-    } else {
-        SeqStep::Gap(gap)
+}
+
+/// RFC 3550 §A.1's MAX_MISORDER: a packet further back than this is not merely late; if the
+/// next packet follows on from it, the source has started its numbering over.
+const MAX_MISORDER: u16 = 100;
+
+/// The sequence position every depacketizer keeps; each decides itself what a gap damages.
+#[derive(Debug, Default, Clone)]
+pub struct SeqTracker {
+    /// SSRC and sequence number of the last packet handed on.
+    last: Option<(u32, u16)>,
+    /// After a packet far behind: the number that, arriving next, confirms a restart.
+    restart_at: Option<u16>,
+}
+
+impl SeqTracker {
+    /// Steps to `rtp`'s sequence number unless the packet is stale.
+    pub fn step(&mut self, rtp: &RtpPacketInfo) -> SeqStep {
+        let (ssrc, seq) = (rtp.ssrc, rtp.sequence_number);
+        let Some((last_ssrc, previous)) = self.last else {
+            self.last = Some((ssrc, seq));
+            return SeqStep::Next;
+        };
+        if ssrc != last_ssrc || self.restart_at == Some(seq) {
+            self.last = Some((ssrc, seq));
+            self.restart_at = None;
+            return SeqStep::Restart;
+        }
+        let gap = seq.wrapping_sub(previous.wrapping_add(1));
+        if gap >= 0x8000 {
+            if previous.wrapping_sub(seq) > MAX_MISORDER {
+                self.restart_at = Some(seq.wrapping_add(1));
+            }
+            return SeqStep::Stale;
+        }
+        self.restart_at = None;
+        self.last = Some((ssrc, seq));
+        if gap == 0 {
+            SeqStep::Next
+        } else {
+            SeqStep::Gap(gap)
+        }
     }
 }
 
@@ -88,24 +126,61 @@ pub fn fuzz_packets(data: &[u8], mut feed: impl FnMut(&RtpPacketInfo, &[u8]) -> 
 mod tests {
     use super::*;
 
+    fn packet(ssrc: u32, seq: u16) -> RtpPacketInfo {
+        RtpPacketInfo {
+            sequence_number: seq,
+            ts_in_clock_rate: 0,
+            ssrc,
+            marker: false,
+            payload_type: 96,
+        }
+    }
+
     #[test]
     fn sequence_steps_across_the_wrap_with_gaps_and_stale_packets() {
-        let mut last = None;
-        assert_eq!(sequence_step(&mut last, 65534), SeqStep::Next);
-        assert_eq!(sequence_step(&mut last, 65535), SeqStep::Next);
+        let mut seq = SeqTracker::default();
+        let mut step = |n| seq.step(&packet(7, n));
+        assert_eq!(step(65534), SeqStep::Next);
+        assert_eq!(step(65535), SeqStep::Next);
+        assert_eq!(step(0), SeqStep::Next, "wrap-around is not loss");
+        assert_eq!(step(3), SeqStep::Gap(2));
+        assert_eq!(step(2), SeqStep::Stale);
+        assert_eq!(step(3), SeqStep::Stale, "duplicate");
         assert_eq!(
-            sequence_step(&mut last, 0),
+            step(4),
             SeqStep::Next,
-            "wrap-around is not loss"
-        );
-        assert_eq!(sequence_step(&mut last, 3), SeqStep::Gap(2));
-        assert_eq!(sequence_step(&mut last, 2), SeqStep::Stale);
-        assert_eq!(sequence_step(&mut last, 3), SeqStep::Stale, "duplicate");
-        assert_eq!(
-            last,
-            Some(3),
             "a stale packet does not move the sequence back"
         );
-        assert_eq!(sequence_step(&mut last, 4), SeqStep::Next);
+        assert_eq!(SeqStep::Gap(2).missing() + SeqStep::Restart.missing(), 2);
+    }
+
+    #[test]
+    fn a_new_ssrc_starts_the_numbering_over() {
+        let mut seq = SeqTracker::default();
+        assert_eq!(seq.step(&packet(7, 40_000)), SeqStep::Next);
+        // The same session set up anew (UDP → TCP): new SSRC, numbering behind the old one,
+        // which would otherwise make every packet "stale" for up to 32768 packets.
+        assert_eq!(seq.step(&packet(9, 1_000)), SeqStep::Restart);
+        assert_eq!(seq.step(&packet(9, 1_001)), SeqStep::Next);
+        assert_eq!(seq.step(&packet(7, 40_001)), SeqStep::Restart, "and back");
+    }
+
+    #[test]
+    fn a_jump_back_is_a_restart_once_the_next_packet_follows_it() {
+        let mut seq = SeqTracker::default();
+        assert_eq!(seq.step(&packet(7, 5_000)), SeqStep::Next);
+        // Far behind: dropped, but remembered (RFC 3550 §A.1's bad_seq).
+        assert_eq!(seq.step(&packet(7, 10)), SeqStep::Stale);
+        assert_eq!(seq.step(&packet(7, 11)), SeqStep::Restart);
+        assert_eq!(seq.step(&packet(7, 12)), SeqStep::Next);
+        // A stray old packet followed by the sequence going on is no restart.
+        assert_eq!(seq.step(&packet(7, 3)), SeqStep::Stale);
+        assert_eq!(seq.step(&packet(7, 13)), SeqStep::Next);
+        assert_eq!(seq.step(&packet(7, 4)), SeqStep::Stale);
+        // Merely late (within MAX_MISORDER): dropped, never a restart.
+        assert_eq!(seq.step(&packet(7, 14)), SeqStep::Next);
+        assert_eq!(seq.step(&packet(7, 12)), SeqStep::Stale);
+        assert_eq!(seq.step(&packet(7, 13)), SeqStep::Stale);
+        assert_eq!(seq.step(&packet(7, 15)), SeqStep::Next);
     }
 }

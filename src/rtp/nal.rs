@@ -6,7 +6,7 @@
 use std::collections::VecDeque;
 
 use super::h264::{AccessUnit, DepacketizeError, START_CODE};
-use super::{sequence_step, RtpPacketInfo, SeqStep};
+use super::{RtpPacketInfo, SeqStep, SeqTracker};
 
 /// A NAL-unit codec's RTP payload format.
 pub trait NalFormat {
@@ -101,7 +101,7 @@ pub struct NalAssembler {
     fragment: Option<usize>,
     /// The size of the last access unit, to size the next one's buffer up front.
     last_len: usize,
-    last_seq: Option<u16>,
+    seq: SeqTracker,
     /// Loss seen while no access unit was pending; goes onto the next one.
     loss_carry: bool,
     ready: VecDeque<AccessUnit>,
@@ -117,7 +117,7 @@ impl NalAssembler {
             pending: None,
             fragment: None,
             last_len: 0,
-            last_seq: None,
+            seq: SeqTracker::default(),
             loss_carry: false,
             ready: VecDeque::new(),
             packets_lost: 0,
@@ -153,10 +153,10 @@ impl NalAssembler {
     /// in progress) and the timestamp boundary. False for a late or duplicate packet, which
     /// belongs to data already handed on and is skipped.
     fn begin_packet(&mut self, rtp: &RtpPacketInfo) -> bool {
-        match sequence_step(&mut self.last_seq, rtp.sequence_number) {
+        match self.seq.step(rtp) {
             SeqStep::Next => {}
-            SeqStep::Gap(missing) => {
-                self.packets_lost += u64::from(missing);
+            step @ (SeqStep::Gap(_) | SeqStep::Restart) => {
+                self.packets_lost += u64::from(step.missing());
                 self.mark_loss();
                 self.end_truncated_fragment();
             }

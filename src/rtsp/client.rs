@@ -9,8 +9,8 @@
 //! receiver: keepalives at half the session timeout, RTCP receiver reports for every stream
 //! (on UDP or on the interleaved RTCP channel), sender-report bookkeeping, and for UDP a bounded
 //! reorder buffer. With [`Transport::Auto`] it tries UDP, falls back to TCP when the server
-//! refuses UDP (461) or no UDP packet arrives within [`UDP_FALLBACK_AFTER`], and tries UDP when
-//! the server refuses TCP. Every wait is bounded by [`ClientOptions::timeout`].
+//! refuses UDP (461), no UDP packet arrives within [`UDP_FALLBACK_AFTER`] or UDP keeps losing
+//! packets ([`super::lossy_udp`]), and tries UDP when the server refuses TCP. Every wait is bounded by [`ClientOptions::timeout`].
 
 use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
@@ -28,6 +28,7 @@ use url::Url;
 
 use super::auth::{AttemptState, AuthFailure, Authenticator};
 use super::error::{ErrorKind, RtspError, Step};
+use super::lossy_udp::LossyUdpWatch;
 use super::message::{interleaved_frame, parse_incoming, serialize_request, Incoming, Parsed};
 use super::sdp::{base_url_of, parse_presentation, Presentation};
 use super::tls::{handshake, TlsConnection, TlsOptions};
@@ -249,6 +250,11 @@ pub struct RtspSession {
     udp_fallback_at: Option<Instant>,
     /// The streams being switched to TCP, in order, while the switch is under way.
     fallback_streams: Option<Vec<usize>>,
+    /// `auto` over UDP: the loss seen in each receiver-report interval.
+    lossy_watch: LossyUdpWatch,
+    /// `auto` over UDP: steady loss was seen (this fraction in the last interval); the
+    /// session moves to TCP. Stays set until the switch is complete, like `udp_fallback_at`.
+    udp_lossy_switch: Option<f64>,
     /// The request sent and not yet answered. `next_packet` runs requests of its own (the
     /// switch to TCP) and its caller may drop it at any await: the next attempt then waits
     /// for this answer instead of sending the request again (which would leave the server a
@@ -349,6 +355,8 @@ impl RtspSession {
                         rtcp_at: None,
                         udp_fallback_at: None,
                         fallback_streams: None,
+                        lossy_watch: LossyUdpWatch::default(),
+                        udp_lossy_switch: None,
                         in_flight: None,
                         answered_later: VecDeque::new(),
                         played_once: false,
@@ -657,6 +665,9 @@ impl RtspSession {
     pub async fn next_packet(&mut self) -> Result<Packet, RtspError> {
         let silence_deadline = Instant::now() + self.opts.timeout;
         loop {
+            if self.udp_lossy_switch.is_some() {
+                self.fall_back_to_tcp().await?;
+            }
             if let Some(p) = self.pending_packets.pop_front() {
                 return Ok(p);
             }
@@ -824,11 +835,24 @@ impl RtspSession {
         }
         let spread = rand::random::<u64>() % RTCP_INTERVAL_SPREAD_MS;
         self.rtcp_at = Some(Instant::now() + RTCP_INTERVAL_MIN + Duration::from_millis(spread));
+        if self.opts.transport == Transport::Auto
+            && self.chosen == Some(Transport::Udp)
+            && !self.paused
+        {
+            let (expected, lost) = self.setup_streams.iter().fold((0, 0), |(e, l), s| {
+                let snapshot = s.stats.snapshot();
+                (e + snapshot.packets_expected, l + snapshot.packets_lost)
+            });
+            if let Some(fraction) = self.lossy_watch.on_interval(expected, lost) {
+                self.udp_lossy_switch = Some(fraction);
+            }
+        }
         Ok(())
     }
 
-    /// `auto`: PLAY over UDP brought nothing (a firewall or NAT in the way). Tear the UDP
-    /// session down and set the same streams up again over TCP on this connection.
+    /// `auto`: PLAY over UDP brought nothing (a firewall or NAT in the way), or UDP keeps
+    /// losing packets. Tear the UDP session down and set the same streams up again over TCP
+    /// on this connection.
     async fn fall_back_to_tcp(&mut self) -> Result<(), RtspError> {
         // Callers drop `next_packet` on their own timers, so this can be cut off at any of its
         // requests: `udp_fallback_at` stays due until the switch is complete, each attempt
@@ -837,11 +861,18 @@ impl RtspSession {
         let streams = match &self.fallback_streams {
             Some(streams) => streams.clone(),
             None => {
-                tracing::info!(
-                    url = %self.url,
-                    "no UDP packet within {} s; switching to TCP",
-                    UDP_FALLBACK_AFTER.as_secs()
-                );
+                match self.udp_lossy_switch {
+                    Some(fraction) => tracing::info!(
+                        url = %self.url,
+                        "UDP lost {:.1} % of packets, steadily; switching to TCP",
+                        fraction * 100.0
+                    ),
+                    None => tracing::info!(
+                        url = %self.url,
+                        "no UDP packet within {} s; switching to TCP",
+                        UDP_FALLBACK_AFTER.as_secs()
+                    ),
+                }
                 let streams: Vec<usize> = self.setup_streams.iter().map(|s| s.stream).collect();
                 self.fallback_streams = Some(streams.clone());
                 streams
@@ -868,6 +899,7 @@ impl RtspSession {
         }
         self.play().await?;
         self.udp_fallback_at = None;
+        self.udp_lossy_switch = None;
         self.fallback_streams = None;
         Ok(())
     }

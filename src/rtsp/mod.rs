@@ -3,6 +3,7 @@
 pub mod auth;
 pub mod client;
 pub mod error;
+pub mod lossy_udp;
 pub mod message;
 pub mod sdp;
 pub mod tls;
