@@ -290,3 +290,39 @@ fn test_connection_lists_each_request_and_its_status() {
     drop(server);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn the_stats_panel_names_the_codec_and_the_transport_in_use() {
+    let server_runtime = tokio::runtime::Runtime::new().unwrap();
+    let server = server_runtime
+        .block_on(DemoServer::start(DemoOptions {
+            port: 0,
+            cameras: 1,
+            width: 320,
+            height: 240,
+            ..DemoOptions::default()
+        }))
+        .unwrap();
+    let dir = temp_dir("panel-transport");
+    let config = dir.join("config.toml");
+    // `auto`: the demo server refuses UDP (461), so the session ends up on TCP.
+    std::fs::write(
+        &config,
+        format!(
+            "[[cameras]]\nname = \"Lobby\"\nurl = \"{}\"\ntransport = \"auto\"\n",
+            server.camera_url(0)
+        ),
+    )
+    .unwrap();
+    let state = UiState {
+        stats_panel: true,
+        ..UiState::default()
+    };
+    let mut harness = harness(setup(&config, Arc::new(MemorySecrets::default()), state));
+    step_until(&mut harness, "the codec and transport", |h| {
+        h.query_by_label("H.264 over TCP").is_some()
+    });
+    shut_down(harness);
+    drop(server);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -540,6 +540,8 @@ impl CameraWorker {
                     if let Ok(mut s) = self.status.lock() {
                         s.stats = Some(snapshot);
                         s.sender_clock = sender_clock;
+                        // `auto` may have moved the session from UDP to TCP since PLAY.
+                        s.transport = session.transport_in_use().map(|t| t.to_string());
                     }
                 }
                 _ = control.changed() => {

@@ -37,6 +37,15 @@ pub fn stats_panel_ui(
         .unwrap_or(LatencyKind::ArrivalToScreen);
     ui.add_space(4.0);
     ui.heading(camera.name.as_str());
+    let status = camera.status();
+    if let (Some(codec), Some(transport)) = (&status.codec, &status.transport) {
+        let codec = match codec.as_str() {
+            "h264" => "H.264".to_owned(),
+            "h265" => "H.265".to_owned(),
+            other => other.to_uppercase(),
+        };
+        ui.label(format!("{codec} over {}", transport.to_uppercase()));
+    }
     ui.label(format!(
         "Latency shown: {} · last {} min",
         latency_kind.label(),
