@@ -10,7 +10,8 @@
 //! (on UDP or on the interleaved RTCP channel), sender-report bookkeeping, and for UDP a bounded
 //! reorder buffer. With [`Transport::Auto`] it tries UDP, falls back to TCP when the server
 //! refuses UDP (461), no UDP packet arrives within [`UDP_FALLBACK_AFTER`] or UDP keeps losing
-//! packets ([`super::lossy_udp`]), and tries UDP when the server refuses TCP. Every wait is bounded by [`ClientOptions::timeout`].
+//! packets ([`super::lossy_udp`]), and tries UDP when the server refuses TCP. Every wait is
+//! bounded by [`ClientOptions::timeout`].
 
 use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
