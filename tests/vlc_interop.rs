@@ -5,6 +5,7 @@
 mod common;
 
 use std::net::TcpStream;
+use std::os::unix::process::CommandExt as _;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -51,7 +52,10 @@ impl Vlc {
         } else {
             Command::new("cvlc")
         };
+        // A process group of its own: as root the child is `runuser`, whose own child VLC
+        // would outlive a kill of `runuser` alone.
         let child = cmd
+            .process_group(0)
             .args(["-q", "--loop", "--sout-keep", "--sout", &sout])
             .arg(&clip)
             .stdout(Stdio::null())
@@ -73,6 +77,10 @@ impl Vlc {
 
 impl Drop for Vlc {
     fn drop(&mut self) {
+        // The whole group: `runuser` and the VLC it started.
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.child.id())])
+            .status();
         let _ = self.child.kill();
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.dir);
