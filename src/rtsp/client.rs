@@ -48,7 +48,7 @@ pub enum Transport {
     Tcp,
     /// Separate UDP ports for RTP and RTCP.
     Udp,
-    /// UDP first, TCP when UDP is refused or silent; UDP when TCP is refused.
+    /// UDP first, TCP when UDP is refused, silent or steadily lossy; UDP when TCP is refused.
     Auto,
 }
 
