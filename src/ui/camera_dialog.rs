@@ -331,7 +331,8 @@ impl CameraDialog {
                     .selected_text(self.transport.to_string())
                     .show_ui(ui, |ui| {
                         for t in [Transport::Tcp, Transport::Udp, Transport::Auto] {
-                            ui.selectable_value(&mut self.transport, t, t.to_string());
+                            ui.selectable_value(&mut self.transport, t, t.to_string())
+                                .on_hover_text(transport_hint(t));
                         }
                     })
                     .response
@@ -578,6 +579,20 @@ impl ConfirmRemove {
             answer
         } else {
             Some(false)
+        }
+    }
+}
+
+/// What each transport means for the picture, for the transport picker.
+fn transport_hint(transport: Transport) -> &'static str {
+    match transport {
+        Transport::Tcp => {
+            "RTP inside the RTSP connection: nothing is lost, and it passes firewalls"
+        }
+        Transport::Udp => "RTP on ports of its own: the least delay, but a lost packet stays lost",
+        Transport::Auto => {
+            "UDP first; TCP when the camera refuses UDP, sends nothing over it, or keeps losing \
+             packets"
         }
     }
 }
