@@ -228,6 +228,32 @@ impl LossNamespace {
         );
     }
 
+    /// A GstRtspServer in the namespace sending 640x360 snow at 25 fps and 6 Mbit/s (some 550
+    /// RTP packets a second; each keyframe well over a hundred), and its URL.
+    fn snow_server(&self) -> (GstServer, String) {
+        let server = GstServer::start_with_prefix(
+            &["ip", "netns", "exec", &self.name],
+            &[
+                "--port",
+                "0",
+                "--address",
+                &self.ns_ip,
+                "--width",
+                "640",
+                "--height",
+                "360",
+                "--fps",
+                "25",
+                "--pattern",
+                "snow",
+                "--bitrate",
+                "6000",
+            ],
+        );
+        let url = format!("rtsp://{}:{}/test", self.ns_ip, server.port);
+        (server, url)
+    }
+
     /// Packets counted by a named counter of the loss table.
     fn counter(&self, name: &str) -> u64 {
         let output = self.exec(&["nft", "list", "counter", "netdev", "vedette_loss", name]);
@@ -262,26 +288,7 @@ fn injected_random_loss_is_reported_within_one_point() {
     // Snow does not compress: x264 spends the whole 6 Mbit/s, some 550 RTP packets a second,
     // so 16 s give some 9000 packets and the observed loss of a 5 % Bernoulli process has a
     // standard deviation of sqrt(0.05 * 0.95 / 9000) = 0.23 points: one point is 4 sigma.
-    let server = GstServer::start_with_prefix(
-        &["ip", "netns", "exec", &ns.name],
-        &[
-            "--port",
-            "0",
-            "--address",
-            &ns.ns_ip,
-            "--width",
-            "640",
-            "--height",
-            "360",
-            "--fps",
-            "25",
-            "--pattern",
-            "snow",
-            "--bitrate",
-            "6000",
-        ],
-    );
-    let url = format!("rtsp://{}:{}/test", ns.ns_ip, server.port);
+    let (server, url) = ns.snow_server();
     let run = probe(
         &[&url, "--transport", "udp", "--seconds", "16", "--json"],
         &[],
@@ -331,26 +338,7 @@ fn auto_moves_to_tcp_when_udp_keeps_losing_packets() {
     let ns = LossNamespace::create();
     ns.drop_rtp_at_random(5);
     // The stream of the loss test above: at 5 % hardly a keyframe arrives whole over UDP.
-    let server = GstServer::start_with_prefix(
-        &["ip", "netns", "exec", &ns.name],
-        &[
-            "--port",
-            "0",
-            "--address",
-            &ns.ns_ip,
-            "--width",
-            "640",
-            "--height",
-            "360",
-            "--fps",
-            "25",
-            "--pattern",
-            "snow",
-            "--bitrate",
-            "6000",
-        ],
-    );
-    let url = format!("rtsp://{}:{}/test", ns.ns_ip, server.port);
+    let (server, url) = ns.snow_server();
     let run = probe(
         &[
             &url,

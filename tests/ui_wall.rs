@@ -37,6 +37,21 @@ fn write_config(dir: &Path, count: usize, user: Option<&str>) -> PathBuf {
     path
 }
 
+/// A one-camera demo server (320x240) on a runtime of its own, which must outlive it.
+fn demo_server() -> (tokio::runtime::Runtime, DemoServer) {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let server = runtime
+        .block_on(DemoServer::start(DemoOptions {
+            port: 0,
+            cameras: 1,
+            width: 320,
+            height: 240,
+            ..DemoOptions::default()
+        }))
+        .unwrap();
+    (runtime, server)
+}
+
 /// Types into the text field labelled `label`.
 fn type_into(harness: &mut Harness<'_, Option<VedetteApp>>, label: &str, text: &str) {
     harness.get_by_label(label).click();
@@ -245,16 +260,7 @@ fn a_locked_keychain_lets_the_user_type_the_password_for_this_session() {
 
 #[test]
 fn test_connection_lists_each_request_and_its_status() {
-    let server_runtime = tokio::runtime::Runtime::new().unwrap();
-    let server = server_runtime
-        .block_on(DemoServer::start(DemoOptions {
-            port: 0,
-            cameras: 1,
-            width: 320,
-            height: 240,
-            ..DemoOptions::default()
-        }))
-        .unwrap();
+    let (_server_runtime, server) = demo_server();
     let dir = temp_dir("test-connection");
     let config = write_config(&dir, 0, None);
     let mut harness = harness(setup(
@@ -293,16 +299,7 @@ fn test_connection_lists_each_request_and_its_status() {
 
 #[test]
 fn the_stats_panel_names_the_codec_and_the_transport_in_use() {
-    let server_runtime = tokio::runtime::Runtime::new().unwrap();
-    let server = server_runtime
-        .block_on(DemoServer::start(DemoOptions {
-            port: 0,
-            cameras: 1,
-            width: 320,
-            height: 240,
-            ..DemoOptions::default()
-        }))
-        .unwrap();
+    let (_server_runtime, server) = demo_server();
     let dir = temp_dir("panel-transport");
     let config = dir.join("config.toml");
     // `auto`: the demo server refuses UDP (461), so the session ends up on TCP.
