@@ -111,6 +111,9 @@ pub struct ReceiverSnapshot {
     pub fraction_lost_cumulative: f64,
     /// The fraction lost of the last report interval (see [`ReceiverStats::report_block`]), 0..=1.
     pub last_fraction_lost: f64,
+    /// Packets expected and lost (negative with duplicates) in that interval.
+    pub last_interval_expected: u64,
+    pub last_interval_lost: i64,
     /// Interarrival jitter in timestamp units.
     pub jitter: f64,
     pub jitter_ms: f64,
@@ -145,6 +148,8 @@ struct Source {
     /// A.8 `J`, in timestamp units.
     jitter: f64,
     last_fraction_lost: u8,
+    /// Expected and lost packets of the last report interval.
+    last_interval: (u64, i64),
 }
 
 impl Source {
@@ -164,6 +169,7 @@ impl Source {
             prev_arrival: None,
             jitter: 0.0,
             last_fraction_lost: 0,
+            last_interval: (0, 0),
         };
         source.init_seq(seq);
         source.max_seq = seq.wrapping_sub(1);
@@ -377,6 +383,10 @@ impl ReceiverStats {
             u8::try_from((lost_interval << 8) / i128::from(expected_interval)).unwrap_or(u8::MAX)
         };
         source.last_fraction_lost = fraction_lost;
+        source.last_interval = (
+            expected_interval,
+            i64::try_from(lost_interval).unwrap_or(i64::MAX),
+        );
         let cumulative_lost = source
             .lost()
             .clamp(CUMULATIVE_LOST_MIN, CUMULATIVE_LOST_MAX) as i32;
@@ -421,6 +431,8 @@ impl ReceiverStats {
                 (packets_lost as f64 / packets_expected as f64).clamp(0.0, 1.0)
             },
             last_fraction_lost: f64::from(counted.map_or(0, |s| s.last_fraction_lost)) / 256.0,
+            last_interval_expected: counted.map_or(0, |s| s.last_interval.0),
+            last_interval_lost: counted.map_or(0, |s| s.last_interval.1),
             jitter,
             jitter_ms: if self.clock_rate == 0 {
                 0.0
@@ -886,6 +898,11 @@ mod tests {
         assert_eq!(block.extended_highest_seq, 1099);
         assert!((stats.snapshot().last_fraction_lost - 12.0 / 256.0).abs() < 1e-12);
         assert!((stats.snapshot().fraction_lost_cumulative - 0.05).abs() < 1e-12);
+        let snap = stats.snapshot();
+        assert_eq!(
+            (snap.last_interval_expected, snap.last_interval_lost),
+            (100, 5)
+        );
 
         // Next interval: 1100..=1149 with none missing.
         let next: Vec<u16> = (1100..1150).collect();
@@ -895,6 +912,11 @@ mod tests {
         let block = stats.report_block(t0 + ms(7000)).expect("valid");
         assert_eq!(block.fraction_lost, 0);
         assert_eq!(block.cumulative_lost, 5);
+        let snap = stats.snapshot();
+        assert_eq!(
+            (snap.last_interval_expected, snap.last_interval_lost),
+            (50, 0)
+        );
     }
 
     #[test]

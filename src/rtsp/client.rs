@@ -840,9 +840,13 @@ impl RtspSession {
             && self.chosen == Some(Transport::Udp)
             && !self.paused
         {
+            // The interval each stream's report block just closed.
             let (expected, lost) = self.setup_streams.iter().fold((0, 0), |(e, l), s| {
                 let snapshot = s.stats.snapshot();
-                (e + snapshot.packets_expected, l + snapshot.packets_lost)
+                (
+                    e + snapshot.last_interval_expected,
+                    l + snapshot.last_interval_lost,
+                )
             });
             if let Some(fraction) = self.lossy_watch.on_interval(expected, lost) {
                 self.udp_lossy_switch = Some(fraction);

@@ -7,8 +7,9 @@
 //! network stalls. So `auto` starts on UDP and moves the session to TCP, once and for good,
 //! when the receiver reports (every 2–3 s) show steady loss: [`LOSSY_INTERVALS`] intervals in
 //! a row that each lost at least [`LOSSY_FRACTION`] of their packets, and at least
-//! [`MIN_LOST`] of them (one packet in a quiet interval is not a trend). Sans I/O: fed the
-//! session's cumulative RFC 3550 counts, it says when to switch.
+//! [`MIN_LOST`] of them (one packet in a quiet interval is not a trend). Sans I/O: fed each
+//! interval's RFC 3550 counts (those its receiver report blocks were made from), it says when
+//! to switch.
 
 /// Loss, as a fraction of the packets expected in a report interval, that counts as lossy.
 pub const LOSSY_FRACTION: f64 = 0.01;
@@ -20,20 +21,14 @@ pub const LOSSY_INTERVALS: u32 = 2;
 /// Watches a UDP session's loss, report interval by report interval.
 #[derive(Debug, Default, Clone)]
 pub struct LossyUdpWatch {
-    prior_expected: u64,
-    prior_lost: i64,
     lossy_in_a_row: u32,
 }
 
 impl LossyUdpWatch {
-    /// The end of a report interval, with the session's cumulative packets expected and lost
-    /// (RFC 3550 A.3, summed over its streams). Returns the interval's loss as a fraction when
-    /// UDP has now been lossy for [`LOSSY_INTERVALS`] intervals in a row: time to switch.
-    pub fn on_interval(&mut self, expected: u64, lost: i64) -> Option<f64> {
-        let expected_interval = expected.saturating_sub(self.prior_expected);
-        let lost_interval = lost.saturating_sub(self.prior_lost);
-        self.prior_expected = expected;
-        self.prior_lost = lost;
+    /// The end of a report interval, with the packets expected and lost in it (RFC 3550 A.3,
+    /// summed over the session's streams). Returns the interval's loss as a fraction when UDP
+    /// has now been lossy for [`LOSSY_INTERVALS`] intervals in a row: time to switch.
+    pub fn on_interval(&mut self, expected_interval: u64, lost_interval: i64) -> Option<f64> {
         let fraction = if expected_interval == 0 {
             0.0
         } else {
@@ -55,14 +50,9 @@ mod tests {
     /// Feeds intervals of `(expected, lost)` and returns what each one said.
     fn run(intervals: &[(u64, i64)]) -> Vec<Option<f64>> {
         let mut watch = LossyUdpWatch::default();
-        let (mut expected, mut lost) = (0, 0);
         intervals
             .iter()
-            .map(|&(e, l)| {
-                expected += e;
-                lost += l;
-                watch.on_interval(expected, lost)
-            })
+            .map(|&(expected, lost)| watch.on_interval(expected, lost))
             .collect()
     }
 
