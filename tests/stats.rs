@@ -24,12 +24,7 @@ fn final_report(run: &ProbeRun) -> Value {
         run.stdout(),
         run.stderr()
     );
-    let last = run.stdout().lines().last().map(str::to_owned);
-    let json: Value = last
-        .as_deref()
-        .and_then(|l| serde_json::from_str(l).ok())
-        .unwrap_or_else(|| panic!("probe printed no JSON:\n{}\n{}", run.stdout(), run.stderr()));
-    json
+    run.json()
 }
 
 /// `(elapsed_s, stats)` of each `--every` line.
@@ -356,12 +351,7 @@ fn auto_moves_to_tcp_when_udp_keeps_losing_packets() {
     let s = report["stats"].clone();
     drop(server);
     let dropped = ns.counter("dropped");
-    let methods: Vec<String> = report["methods"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no methods in {report}"))
-        .iter()
-        .map(|m| format!("{} {}", m["method"].as_str().unwrap_or("?"), m["status"]))
-        .collect();
+    let methods = run.methods();
     eprintln!("nft dropped {dropped}; methods {methods:?}; final stats {s}");
     // Started on UDP, lost packets there, and moved the same session to TCP: the UDP session
     // torn down, the streams set up again, played again.

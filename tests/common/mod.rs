@@ -236,8 +236,11 @@ impl ProbeRun {
     pub fn stderr(&self) -> String {
         String::from_utf8_lossy(&self.output.stderr).into_owned()
     }
+    /// The probe's JSON report: its last line (`--every` lines come before it).
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_str(self.stdout().trim()).unwrap_or_else(|e| {
+        let stdout = self.stdout();
+        let report = stdout.trim().lines().last().unwrap_or_default();
+        serde_json::from_str(report).unwrap_or_else(|e| {
             panic!(
                 "probe printed no JSON ({e}): {}\n{}",
                 self.stdout(),
