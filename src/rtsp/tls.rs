@@ -39,14 +39,27 @@ impl Fingerprint {
             .or_else(|| lower.strip_prefix("sha256="))
             .or_else(|| lower.strip_prefix("sha256 fingerprint="))
             .unwrap_or(&lower);
-        let hex: String = body.chars().filter(|c| *c != ':').collect();
         let bad = || TlsError::BadFingerprint(trimmed.to_owned());
-        if hex.len() != 64 {
+        // Digits are checked byte by byte before pairing them: typed or pasted text may hold
+        // multi-byte characters ("…"), which a byte-length check alone lets through.
+        let digits: Vec<u8> = body
+            .bytes()
+            .filter(|b| *b != b':')
+            .map(|b| {
+                char::from(b)
+                    .to_digit(16)
+                    .and_then(|d| u8::try_from(d).ok())
+            })
+            .collect::<Option<_>>()
+            .ok_or_else(bad)?;
+        if digits.len() != 64 {
             return Err(bad());
         }
         let mut out = [0u8; 32];
-        for (i, byte) in out.iter_mut().enumerate() {
-            *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).map_err(|_| bad())?;
+        for (byte, pair) in out.iter_mut().zip(digits.chunks_exact(2)) {
+            if let [high, low] = pair {
+                *byte = (high << 4) | low;
+            }
         }
         Ok(Self(out))
     }
@@ -300,6 +313,16 @@ mod tests {
             Fingerprint::parse(&format!("  SHA256:{shown} ")).unwrap(),
             fp
         );
+    }
+
+    #[test]
+    fn multi_byte_characters_are_refused_not_sliced() {
+        // 61 hex digits and "…" (3 bytes) make 64 bytes: slicing by byte offsets panicked.
+        let text = format!("{}…", "a".repeat(61));
+        assert_eq!(text.len(), 64);
+        let e = Fingerprint::parse(&text).unwrap_err();
+        assert_eq!(e, TlsError::BadFingerprint(text));
+        assert!(Fingerprint::parse(&format!("{}é", "0".repeat(62))).is_err());
     }
 
     #[test]
