@@ -4,6 +4,11 @@
 //! credentials must never reach a log line, an error message or the wire as part of a request
 //! URI. [`CameraUrl`] splits them off once, at parse time, and everything downstream sees only
 //! the redacted URL.
+//!
+//! Some cameras take the password in the path or query instead (XMEye:
+//! `/user=admin&password=…&channel=1`). That stays in the URL, since the camera needs it in the
+//! request URI, and [`CameraUrl::redacted`] and [`redact_url_text`] mask it wherever a URL is
+//! shown or logged.
 
 use std::fmt;
 
@@ -97,6 +102,12 @@ impl CameraUrl {
     pub fn credentials_in_url(&self) -> Option<&Credentials> {
         self.credentials_in_url.as_ref()
     }
+
+    /// The URL for logs and messages: [`Self::url`] with the values of password parameters
+    /// in its path or query masked (see [`redact_url_text`]). Requests still use `url()`.
+    pub fn redacted(&self) -> String {
+        mask_password_params(self.url.as_str())
+    }
 }
 
 impl fmt::Display for CameraUrl {
@@ -105,8 +116,19 @@ impl fmt::Display for CameraUrl {
     }
 }
 
-/// Removes user info from any URL-looking text, for messages that quote a server's words.
+/// Makes URL-looking text safe to show: removes `user:password@` and masks the values of
+/// password parameters (`password=`, `pwd=`, `passwd=`, `pass=`, any case) with `***`.
+/// Xiongmai/XMEye cameras take their credentials in the path
+/// (`rtsp://host:554/user=admin&password=secret&channel=1&stream=0.sdp`), so a URL without
+/// user info can still carry a password. For display and logs only: the masked URL no longer
+/// reaches the camera.
 pub fn redact_url_text(text: &str) -> String {
+    mask_password_params(&strip_url_userinfo(text))
+}
+
+/// Removes `user:password@` from a URL and leaves the rest as it is (a URL with credentials in
+/// its path still works afterwards); text that is not a URL is returned unchanged.
+pub fn strip_url_userinfo(text: &str) -> String {
     match Url::parse(text) {
         Ok(mut url) if !url.username().is_empty() || url.password().is_some() => {
             let _ = url.set_username("");
@@ -115,6 +137,58 @@ pub fn redact_url_text(text: &str) -> String {
         }
         _ => text.to_owned(),
     }
+}
+
+/// Parameter names whose values are passwords, as cameras spell them in paths and queries.
+const PASSWORD_KEYS: [&str; 4] = ["password", "passwd", "pwd", "pass"];
+
+/// Masks the value of every `password=…` (and the other [`PASSWORD_KEYS`]) that starts the
+/// text or follows `/`, `?`, `&` or `;`, up to the next `&`, `;`, `/`, `?`, `#`, quote,
+/// whitespace or the end. `bypass=1` or `passport=2` are left alone.
+fn mask_password_params(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let ends_value = |b: &u8| {
+        matches!(
+            b,
+            b'&' | b';' | b'/' | b'?' | b'#' | b'"' | b'\'' | b'<' | b'>'
+        )
+    };
+    let mut out = String::with_capacity(text.len());
+    // `text[..copied]` is in `out`. Every offset used below sits next to an ASCII byte, so
+    // it is a char boundary.
+    let mut copied = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        let at_boundary = i == 0 || matches!(bytes.get(i - 1), Some(b'/' | b'?' | b'&' | b';'));
+        let key_len = PASSWORD_KEYS
+            .iter()
+            .filter(|_| at_boundary)
+            .find_map(|key| {
+                let candidate = bytes.get(i..i + key.len() + 1)?;
+                let (equals, name) = candidate.split_last()?;
+                (*equals == b'=' && name.eq_ignore_ascii_case(key.as_bytes()))
+                    .then_some(candidate.len())
+            });
+        let Some(key_len) = key_len else {
+            i += 1;
+            continue;
+        };
+        let value_start = i + key_len;
+        let value_end = bytes
+            .get(value_start..)
+            .unwrap_or_default()
+            .iter()
+            .position(|b| ends_value(b) || b.is_ascii_whitespace())
+            .map_or(bytes.len(), |p| value_start + p);
+        if value_end > value_start {
+            out.push_str(text.get(copied..value_start).unwrap_or_default());
+            out.push_str("***");
+            copied = value_end;
+        }
+        i = value_end.max(i + 1);
+    }
+    out.push_str(text.get(copied..).unwrap_or_default());
+    out
 }
 
 fn percent_decode(s: &str) -> Option<String> {
@@ -185,5 +259,57 @@ mod tests {
     fn redacts_urls_in_server_text() {
         assert_eq!(redact_url_text("rtsp://u:pw@h/x"), "rtsp://h/x".to_string());
         assert_eq!(redact_url_text("plain words"), "plain words");
+    }
+
+    #[test]
+    fn masks_xmeye_credentials_in_the_path() {
+        let xmeye = "rtsp://10.0.0.5:554/user=admin&password=secret&channel=1&stream=0.sdp";
+        assert_eq!(
+            redact_url_text(xmeye),
+            "rtsp://10.0.0.5:554/user=admin&password=***&channel=1&stream=0.sdp"
+        );
+        // Only what is shown is masked: the request URI keeps the password.
+        let url = CameraUrl::parse(xmeye).unwrap();
+        assert_eq!(url.url().as_str(), xmeye);
+        assert_eq!(url.to_string(), xmeye);
+        assert!(!url.redacted().contains("secret"), "{}", url.redacted());
+        assert!(!redact_url_text(&format!("{xmeye}/trackID=1")).contains("secret"));
+    }
+
+    #[test]
+    fn masks_every_password_spelling_in_path_and_query() {
+        for (text, shown) in [
+            (
+                "rtsp://h/live?user=a&PWD=x1;y",
+                "rtsp://h/live?user=a&PWD=***;y",
+            ),
+            ("rtsp://h/live?passwd=x2", "rtsp://h/live?passwd=***"),
+            ("rtsp://h/Pass=x3/stream", "rtsp://h/Pass=***/stream"),
+            ("rtsp://h/a;PassWord=x4#f", "rtsp://h/a;PassWord=***#f"),
+            ("rtsp://u:pw@h/password=x5", "rtsp://h/password=***"),
+            (
+                "DESCRIBE refused for rtsp://h/?pwd=x6 (bad)",
+                "DESCRIBE refused for rtsp://h/?pwd=*** (bad)",
+            ),
+            ("password=x7", "password=***"),
+        ] {
+            assert_eq!(redact_url_text(text), shown, "{text}");
+        }
+    }
+
+    #[test]
+    fn leaves_other_parameters_alone() {
+        for text in [
+            "rtsp://h/live?bypass=1&passport=2&compass=n",
+            "rtsp://h/live?password=&channel=1",
+            "rtsp://h/pass/word=3",
+            "rtsp://h/caméra?password",
+        ] {
+            assert_eq!(redact_url_text(text), text);
+        }
+        assert_eq!(
+            redact_url_text("rtsp://h/ça?pwd=é&x=1"),
+            "rtsp://h/ça?pwd=***&x=1"
+        );
     }
 }
