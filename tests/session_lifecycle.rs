@@ -1,12 +1,16 @@
 //! Session behaviour over time: keepalive at half the session timeout (GET_PARAMETER when the
 //! server lists it, else OPTIONS), TEARDOWN when a session is dropped, a stale Digest nonce,
-//! and decoding that holds pictures back after packet loss until the next keyframe.
+//! decoding that holds pictures back after packet loss until the next keyframe, and a camera
+//! joined between distant keyframes that waits for one instead of reconnecting.
 
 mod common;
 
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use common::{probe, serial, DemoServerProcess, GstServer};
+use vedette::camera::state::ConnectionState;
+use vedette::camera::{CameraHandle, CameraSpec};
 
 fn count(methods: &[String], wanted: &str) -> usize {
     methods.iter().filter(|m| *m == wanted).count()
@@ -125,4 +129,84 @@ fn dropping_a_playing_session_sends_teardown() {
         drop(session);
     });
     assert!(server.saw_request("TEARDOWN", Duration::from_secs(5)));
+}
+
+/// A camera whose keyframes come 8 s apart, joined between two (a stream shared by several
+/// viewers, as an NVR or a busy camera serves it): nothing decodes until the next keyframe,
+/// some 5 s, but pictures keep arriving. The tile says it waits for a keyframe and then plays,
+/// on its first session. Before, 3 s without a decoded picture counted as a stall: the tile
+/// reconnected every 3 s, joined between keyframes again, and never showed a picture.
+#[test]
+fn a_camera_joined_between_distant_keyframes_waits_for_one_without_reconnecting() {
+    let _serial = serial();
+    let server = GstServer::start(&[
+        "--width",
+        "320",
+        "--height",
+        "240",
+        "--shared",
+        "--keyframe-every",
+        "8",
+    ]);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let spawn = |id: u64| {
+        let spec = CameraSpec {
+            name: format!("Camera {id}"),
+            url: server.url(),
+            ..CameraSpec::default()
+        };
+        CameraHandle::spawn(
+            runtime.handle(),
+            id,
+            spec,
+            Duration::ZERO,
+            Arc::new(|| {}),
+            Arc::default(),
+        )
+    };
+    // The first viewer starts the shared stream, with a keyframe.
+    let first = spawn(1);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while first.slot().generation() == 0 {
+        assert!(Instant::now() < deadline, "{:?}", first.status());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_secs(2));
+
+    let late = spawn(2);
+    let joined = Instant::now();
+    let (mut saw_waiting, mut states) = (false, Vec::new());
+    while late.slot().generation() == 0 {
+        assert!(
+            joined.elapsed() < Duration::from_secs(15),
+            "no picture 15 s after joining; states {states:?}"
+        );
+        let status = late.status();
+        saw_waiting |= status.waiting_for_keyframe;
+        if states.last() != Some(&status.state) {
+            states.push(status.state.clone());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let waited = joined.elapsed();
+    eprintln!(
+        "the late camera's first picture came {waited:?} after it started; states {states:?}"
+    );
+    assert!(
+        waited > Duration::from_secs(3),
+        "a keyframe came after {waited:?}: the join was not between keyframes"
+    );
+    assert!(
+        !states
+            .iter()
+            .any(|s| matches!(s, ConnectionState::Reconnecting { .. })),
+        "{states:?}"
+    );
+    assert!(saw_waiting, "the tile never said it waits for a keyframe");
+    assert!(!late.status().waiting_for_keyframe || late.slot().generation() > 0);
+    assert_eq!(
+        server.request_count("PLAY"),
+        2,
+        "one PLAY per camera, no reconnect"
+    );
 }

@@ -7,6 +7,7 @@
 pub mod control;
 pub mod state;
 
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -130,6 +131,9 @@ pub struct CameraStatus {
     pub sender_clock: Option<SenderClock>,
     /// The keychain could not give the password: the tile offers "Enter password…".
     pub password_needed: bool,
+    /// Pictures arrive but none has been shown for a while: the decoder waits for a keyframe
+    /// (after PLAY or after packet loss).
+    pub waiting_for_keyframe: bool,
 }
 
 /// How long the stats history goes back (the stats panel plots it).
@@ -183,6 +187,7 @@ impl CameraHandle {
             audio: None,
             stats: None,
             password_needed: false,
+            waiting_for_keyframe: false,
             sender_clock: None,
         }));
         let history: StatsHistory = Arc::default();
@@ -303,6 +308,8 @@ struct CameraWorker {
 
 /// How often a playing camera checks for a stall.
 const STALL_CHECK_EVERY: Duration = Duration::from_millis(100);
+/// A tile says it waits for a keyframe once pictures have arrived undecoded for this long.
+const KEYFRAME_WAIT_SHOWN_AFTER: Duration = Duration::from_secs(1);
 /// How long a TEARDOWN may take when stopping.
 const TEARDOWN_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -368,13 +375,20 @@ impl CameraWorker {
             };
             self.publish_state(Some(message));
             tracing::info!(camera = %self.spec.name, "reconnecting in {:.2} s", wait.as_secs_f32());
-            // Tick once a second so the countdown on the tile stays true.
+            // Tick once a second so the countdown on the tile stays true. Stop ends the wait
+            // (the tile says "stopped" at once) and Play cuts it short (try now).
             let until = tokio::time::Instant::now() + wait;
             loop {
                 let next = (tokio::time::Instant::now() + Duration::from_secs(1)).min(until);
                 tokio::select! {
                     _ = tokio::time::sleep_until(next) => {}
                     _ = stopped(&mut stop) => break,
+                    changed = self.control.changed() => {
+                        let intent = *self.control.borrow();
+                        if changed.is_err() || intent != Intent::Pause {
+                            break;
+                        }
+                    }
                 }
                 if tokio::time::Instant::now() >= until {
                     break;
@@ -438,7 +452,26 @@ impl CameraWorker {
             },
             ..Default::default()
         };
-        let connected = RtspSession::connect(&url, opts).await;
+        // Stop while connecting ends the attempt: nothing plays yet, and a session already set
+        // up sends its TEARDOWN when dropped.
+        let mut control = self.control.clone();
+        let (session, pipeline) = tokio::select! {
+            set_up = self.connect_and_set_up(&url, opts) => set_up?,
+            _ = control.wait_for(|intent| *intent == Intent::Stop) => {
+                tracing::info!(camera = %self.spec.name, "stopped by the user while connecting");
+                return Ok(());
+            }
+        };
+        self.play_and_pump(session, pipeline, url, url_text).await
+    }
+
+    /// Connect, OPTIONS, DESCRIBE and SETUP: a session ready for PLAY.
+    async fn connect_and_set_up(
+        &mut self,
+        url: &CameraUrl,
+        opts: ClientOptions,
+    ) -> Result<(RtspSession, VideoPipeline), RtspError> {
+        let connected = RtspSession::connect(url, opts).await;
         if let Ok(mut s) = self.status.lock() {
             s.untrusted_certificate = match &connected {
                 Err(RtspError {
@@ -462,18 +495,40 @@ impl CameraWorker {
                 .audio_summary()
                 .map(|a| a.codec.as_str().to_owned());
         }
+        Ok((session, pipeline))
+    }
+
+    /// PLAY, then pump packets until stopped (Ok) or the session fails.
+    async fn play_and_pump(
+        &mut self,
+        mut session: RtspSession,
+        mut pipeline: VideoPipeline,
+        url: CameraUrl,
+        url_text: String,
+    ) -> Result<(), RtspError> {
         session.play().await?;
         self.controls.on_playing();
         self.machine.on_playing(Instant::now());
         if let Ok(mut s) = self.status.lock() {
             s.transport = session.transport_in_use().map(|t| t.to_string());
             s.notice = None;
+            s.waiting_for_keyframe = false;
         }
         self.publish_state(None);
         tracing::info!(camera = %self.spec.name, url = %url, "playing");
 
         let stats = pipeline.decoder().stats().clone();
         let mut frames_seen = 0;
+        // What has arrived for the decoder, taken or dropped, for the stall check.
+        let arrived = |stats: &crate::decode::DecoderStats| {
+            stats.access_units.load(Ordering::Relaxed)
+                + stats.dropped_queue_full.load(Ordering::Relaxed)
+        };
+        let mut arrived_seen = arrived(&stats);
+        // When the last picture was decoded (PLAY, at first), and the units held back by then.
+        let mut last_picture_at = Instant::now();
+        let mut held_back_then = stats.held_back.load(Ordering::Relaxed);
+        let mut waiting_for_keyframe = false;
         let mut check = tokio::time::interval(STALL_CHECK_EVERY);
         let mut stats_tick = tokio::time::interval(STATS_EVERY);
         let mut stop = self.stop.clone();
@@ -510,7 +565,7 @@ impl CameraWorker {
                     }
                     Action::Teardown => {
                         let _ = tokio::time::timeout(TEARDOWN_TIMEOUT, session.teardown()).await;
-                        pipeline.finish();
+                        finish(pipeline).await;
                         tracing::info!(camera = %self.spec.name, "stopped by the user");
                         return Ok(());
                     }
@@ -552,7 +607,7 @@ impl CameraWorker {
                     let main = *main_stream.borrow_and_update();
                     if self.spec.url_for(main) != url_text {
                         let _ = tokio::time::timeout(TEARDOWN_TIMEOUT, session.teardown()).await;
-                        pipeline.finish();
+                        finish(pipeline).await;
                         let which = if main { "main" } else { "sub" };
                         tracing::info!(camera = %self.spec.name, "switching to the {which} stream");
                         // The slot keeps the last picture until the other stream's first one.
@@ -563,12 +618,29 @@ impl CameraWorker {
                 _ = check.tick() => {
                     let frames = stats.frames();
                     let now = Instant::now();
+                    let arrived_now = arrived(&stats);
+                    if arrived_now != arrived_seen {
+                        arrived_seen = arrived_now;
+                        self.machine.on_media(now);
+                    }
+                    let held_back = stats.held_back.load(Ordering::Relaxed);
                     if frames != frames_seen {
                         if frames_seen == 0 {
                             tracing::info!(camera = %self.spec.name, "first picture");
                         }
                         frames_seen = frames;
                         self.machine.on_picture(now);
+                        last_picture_at = now;
+                        held_back_then = held_back;
+                    }
+                    let waiting = held_back > held_back_then
+                        && now.duration_since(last_picture_at) >= KEYFRAME_WAIT_SHOWN_AFTER;
+                    if waiting != waiting_for_keyframe {
+                        waiting_for_keyframe = waiting;
+                        if let Ok(mut s) = self.status.lock() {
+                            s.waiting_for_keyframe = waiting;
+                        }
+                        (self.repaint)();
                     }
                     if self.machine.is_stalled(now) {
                         return Err(RtspError::new(
@@ -597,6 +669,12 @@ impl CameraWorker {
         }
         (self.repaint)();
     }
+}
+
+/// Ends the pipeline's decode thread and waits for it (at most the picture it is decoding),
+/// on a blocking thread: the runtime's few workers carry every other camera's packets.
+async fn finish(pipeline: VideoPipeline) {
+    let _ = tokio::task::spawn_blocking(move || pipeline.finish()).await;
 }
 
 /// Resolves once a stop was requested (or the handle is gone).
@@ -680,6 +758,70 @@ mod tests {
         assert!(camera.slot().latest().0.is_some(), "the last picture stays");
         drop(camera);
         drop(server);
+    }
+
+    /// Stop on a camera that does not answer: the tile says "stopped" at once, whether the
+    /// camera is in the middle of an attempt (connected, OPTIONS unanswered) or waiting to
+    /// retry. Before, Stop waited for the attempt's 5 s timeout and the back-off after it,
+    /// while the tile still said "connecting".
+    #[test]
+    fn stop_ends_an_attempt_in_progress_and_the_wait_to_retry() {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        // Accepts connections and reads requests, and never answers.
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
+        let port = listener.local_addr().unwrap().port();
+        runtime.spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((socket, _)) = listener.accept().await {
+                held.push(socket);
+            }
+        });
+        let spec = CameraSpec {
+            name: "Silent".into(),
+            url: format!("rtsp://127.0.0.1:{port}/live"),
+            ..CameraSpec::default()
+        };
+        let camera = CameraHandle::spawn(
+            runtime.handle(),
+            1,
+            spec,
+            Duration::ZERO,
+            Arc::new(|| {}),
+            Arc::default(),
+        );
+        std::thread::sleep(Duration::from_millis(500));
+        assert!(matches!(
+            camera.status().state,
+            ConnectionState::Connecting { .. }
+        ));
+        let asked = Instant::now();
+        camera.set_intent(Intent::Stop);
+        wait_for(&camera, "stopped", |c| {
+            c.status().state == ConnectionState::Stopped
+        });
+        assert!(
+            asked.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            asked.elapsed()
+        );
+
+        // Play again: the attempt times out (5 s), and Stop during the wait to retry.
+        camera.set_intent(Intent::Play);
+        wait_for(&camera, "the wait to retry", |c| {
+            matches!(c.status().state, ConnectionState::Reconnecting { .. })
+        });
+        let asked = Instant::now();
+        camera.set_intent(Intent::Stop);
+        wait_for(&camera, "stopped", |c| {
+            c.status().state == ConnectionState::Stopped
+        });
+        assert!(
+            asked.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            asked.elapsed()
+        );
     }
 
     #[test]

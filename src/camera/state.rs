@@ -3,7 +3,10 @@
 
 use std::time::{Duration, Instant};
 
-/// No decoded picture for this long while playing means the stream stalled.
+/// Nothing received for this long while playing means the stream stalled. What counts is a
+/// picture's data arriving, decoded or not: after PLAY or after loss nothing decodes until the
+/// next keyframe, and cameras send one every 4 s, 10 s or more (smart codecs, slow
+/// sub-streams), which a stall rule on decoded pictures would take for a stall, forever.
 pub const STALL_AFTER: Duration = Duration::from_secs(3);
 /// First retry delay; doubles per failed attempt up to the cap of the failure's class.
 pub const FIRST_RETRY: Duration = Duration::from_millis(250);
@@ -69,7 +72,8 @@ pub struct ConnectionMachine {
     state: ConnectionState,
     /// Failed attempts since pictures last flowed.
     failures: u32,
-    last_picture: Option<Instant>,
+    /// When the last picture's data arrived (or PLAY was answered).
+    last_media: Option<Instant>,
 }
 
 impl Default for ConnectionMachine {
@@ -77,7 +81,7 @@ impl Default for ConnectionMachine {
         Self {
             state: ConnectionState::Connecting { attempt: 1 },
             failures: 0,
-            last_picture: None,
+            last_media: None,
         }
     }
 }
@@ -90,7 +94,7 @@ impl ConnectionMachine {
     /// PLAY was answered: pictures are expected from now on.
     pub fn on_playing(&mut self, now: Instant) {
         self.state = ConnectionState::Playing;
-        self.last_picture = Some(now);
+        self.last_media = Some(now);
     }
 
     /// PAUSE was answered: no pictures are expected, so no stall either.
@@ -100,17 +104,23 @@ impl ConnectionMachine {
 
     /// A picture was decoded: the connection is healthy again.
     pub fn on_picture(&mut self, now: Instant) {
-        self.last_picture = Some(now);
+        self.last_media = Some(now);
         if self.state == ConnectionState::Playing {
             self.failures = 0;
         }
     }
 
-    /// True when playing and no picture came for [`STALL_AFTER`].
+    /// A picture's data arrived, whether or not it could be decoded (the decoder may be
+    /// waiting for a keyframe): the stream is alive.
+    pub fn on_media(&mut self, now: Instant) {
+        self.last_media = Some(now);
+    }
+
+    /// True when playing and nothing came for [`STALL_AFTER`].
     pub fn is_stalled(&self, now: Instant) -> bool {
         self.state == ConnectionState::Playing
             && self
-                .last_picture
+                .last_media
                 .is_some_and(|t| now.saturating_duration_since(t) >= STALL_AFTER)
     }
 
@@ -222,6 +232,24 @@ mod tests {
         assert!(m.is_stalled(t0 + STALL_AFTER));
         m.on_picture(t0 + STALL_AFTER);
         assert!(!m.is_stalled(t0 + STALL_AFTER + Duration::from_secs(1)));
+    }
+
+    /// A camera whose keyframes come 10 s apart, joined mid-way: nothing decodes for up to
+    /// 10 s, but its pictures keep arriving, so it is not stalled (and not reconnected, which
+    /// would start the wait over, for ever). Its data stopping is a stall.
+    #[test]
+    fn pictures_that_arrive_undecoded_are_no_stall() {
+        let t0 = Instant::now();
+        let mut m = ConnectionMachine::default();
+        m.on_playing(t0);
+        let mut now = t0;
+        for _ in 0..250 {
+            now += Duration::from_millis(40);
+            m.on_media(now);
+            assert!(!m.is_stalled(now), "stalled {:?} after PLAY", now - t0);
+        }
+        assert!(!m.is_stalled(now + Duration::from_millis(2900)));
+        assert!(m.is_stalled(now + STALL_AFTER));
     }
 
     #[test]

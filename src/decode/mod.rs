@@ -9,7 +9,7 @@
 pub mod audio;
 mod slot;
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
@@ -237,6 +237,9 @@ enum Command {
 /// Owns a decode thread. Dropping it asks the thread to stop without waiting for it.
 pub struct VideoDecoder {
     tx: SyncSender<Command>,
+    /// Set to stop: the thread looks at it before each access unit, so it stops after the one
+    /// in hand even when the queue is full (and `Command::Stop` found no room).
+    stopping: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
     slot: Arc<FrameSlot>,
     stats: Arc<DecoderStats>,
@@ -270,9 +273,11 @@ impl VideoDecoder {
 
         let (tx, rx) = mpsc::sync_channel(QUEUE_DEPTH);
         let stats = Arc::new(DecoderStats::default());
+        let stopping = Arc::new(AtomicBool::new(false));
         let worker = DecodeWorker {
             decoder,
             rx,
+            stopping: stopping.clone(),
             slot: slot.clone(),
             stats: stats.clone(),
             parameter_sets,
@@ -284,6 +289,7 @@ impl VideoDecoder {
             .spawn(move || worker.run())?;
         Ok(Self {
             tx,
+            stopping,
             thread: Some(thread),
             slot,
             stats,
@@ -325,10 +331,14 @@ impl VideoDecoder {
         &self.stats
     }
 
-    /// Stops the thread and waits for it (for command-line use, where exit order matters).
+    /// Stops the thread and waits for it, which takes at most the access unit it is decoding
+    /// (not the queue behind it). Blocks: in async code, call it from `spawn_blocking`.
     pub fn stop_and_join(mut self) {
-        let _ = self.tx.try_send(Command::Stop);
-        if let Some(t) = self.thread.take() {
+        let thread = self.thread.take();
+        // Dropping `self` raises the flag, wakes an idle thread and hangs up the queue, so the
+        // thread ends whether or not `Command::Stop` found room in it.
+        drop(self);
+        if let Some(t) = thread {
             let _ = t.join();
         }
     }
@@ -336,7 +346,9 @@ impl VideoDecoder {
 
 impl Drop for VideoDecoder {
     fn drop(&mut self) {
-        // If the queue is full the thread still ends: the sender hangs up with us.
+        self.stopping.store(true, Ordering::Relaxed);
+        // If the queue is full the thread still ends: it sees the flag before its next unit,
+        // and the sender hangs up with us.
         let _ = self.tx.try_send(Command::Stop);
     }
 }
@@ -344,6 +356,7 @@ impl Drop for VideoDecoder {
 struct DecodeWorker {
     decoder: ffmpeg::decoder::Video,
     rx: Receiver<Command>,
+    stopping: Arc<AtomicBool>,
     slot: Arc<FrameSlot>,
     stats: Arc<DecoderStats>,
     parameter_sets: Vec<Vec<u8>>,
@@ -420,6 +433,9 @@ impl DecodeWorker {
         let mut converter: Converter = None;
         let mut damage = DamagePolicy::default();
         while let Ok(Command::Decode(au, received_at)) = self.rx.recv() {
+            if self.stopping.load(Ordering::Relaxed) {
+                break;
+            }
             self.stats.access_units.fetch_add(1, Ordering::Relaxed);
             // Nothing can be decoded before the first keyframe (after a (re)start).
             if self.waiting_for_idr && !au.is_idr {

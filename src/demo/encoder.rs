@@ -321,4 +321,61 @@ mod tests {
         );
         decoder.stop_and_join();
     }
+
+    /// Stopping a decoder whose queue is full (a camera whose decoding fell behind, when the
+    /// user stops it or switches stream) ends its thread after the picture in hand. Before,
+    /// `Command::Stop` found no room, the thread went through the queue and then waited for
+    /// more forever, and the camera's task hung in `join`.
+    #[test]
+    fn stopping_a_decoder_with_a_full_queue_returns() {
+        let (_, nal_units) = encoded_keyframe();
+        let units: Vec<&[u8]> = nal_units.iter().map(Vec::as_slice).collect();
+        let mut depacketizer = H264Depacketizer::new();
+        for p in &H264Packetizer::new(96, 1, 0, 1200).packetize(0, &units) {
+            let (info, payload) = parse_rtp(p).unwrap();
+            depacketizer.push(&info, payload).unwrap();
+        }
+        let keyframe = depacketizer.pull().expect("one access unit");
+        assert!(keyframe.is_idr && !keyframe.loss);
+
+        // The thread publishes its first picture and then waits in the slot's waker (as a
+        // slow reader could hold it) while the queue behind it fills up.
+        let gate = Arc::new(std::sync::Mutex::new(()));
+        let closed = gate.lock().unwrap();
+        let slot = Arc::new(FrameSlot::default());
+        let waiting = gate.clone();
+        slot.set_waker(move || drop(waiting.lock()));
+        let mut decoder =
+            VideoDecoder::spawn("stop-test", VideoCodec::H264, Vec::new(), slot.clone()).unwrap();
+        assert!(decoder.push(keyframe.clone()));
+        let stats = decoder.stats().clone();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while stats.frames() == 0 {
+            assert!(Instant::now() < deadline, "the keyframe gave no picture");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let mut queued = 0;
+        while decoder.push(keyframe.clone()) {
+            queued += 1;
+            assert!(queued < 1000, "the queue never filled");
+        }
+
+        let (done_tx, done) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            decoder.stop_and_join();
+            let _ = done_tx.send(());
+        });
+        std::thread::sleep(Duration::from_millis(50));
+        drop(closed);
+        assert!(
+            done.recv_timeout(Duration::from_secs(10)).is_ok(),
+            "stop_and_join still waits, 10 s after the stop ({queued} units were queued)"
+        );
+        // It stopped after the picture in hand, not after the queue.
+        assert!(
+            stats.frames() < 1 + queued as u64,
+            "{} pictures",
+            stats.frames()
+        );
+    }
 }

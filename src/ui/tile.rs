@@ -249,9 +249,16 @@ pub fn tile_ui(
 fn state_text(status: &CameraStatus, now: Instant) -> (String, egui::Color32) {
     match &status.state {
         ConnectionState::Playing => (
-            match &status.notice {
-                Some(notice) => format!("playing — {notice}"),
-                None => "playing".to_owned(),
+            {
+                let mut text = "playing".to_owned();
+                if status.waiting_for_keyframe {
+                    text.push_str(" — waiting for a keyframe");
+                }
+                if let Some(notice) = &status.notice {
+                    text.push_str(" — ");
+                    text.push_str(notice);
+                }
+                text
             },
             egui::Color32::from_rgb(120, 220, 120),
         ),

@@ -77,7 +77,7 @@ def h264_encoder_and_payloader(args):
         "x264enc",
         "tune=zerolatency",
         "speed-preset=ultrafast",
-        f"key-int-max={args.fps}",
+        f"key-int-max={args.fps * args.keyframe_every}",
         f"bitrate={bitrate_in_kbps}",
         # tune=zerolatency turns on sliced threads, which cut every picture into one slice per
         # thread: with the default thread count the slice count would follow the machine's cores.
@@ -104,8 +104,8 @@ def h265_encoder_and_payloader(args):
     return [
         # 8-bit 4:2:0 as cameras send it; left open, x265 negotiates 4:4:4 12-bit.
         f"capsfilter caps=video/x-raw,format={args.pixel_format}",
-        f"x265enc tune=zerolatency speed-preset=ultrafast key-int-max={args.fps}"
-        f" bitrate={bitrate_in_kbps}",
+        "x265enc tune=zerolatency speed-preset=ultrafast"
+        f" key-int-max={args.fps * args.keyframe_every} bitrate={bitrate_in_kbps}",
         "video/x-h265",
         # config-interval=-1: VPS/SPS/PPS in-band with every IRAP picture.
         "rtph265pay name=pay0 pt=96 config-interval=-1",
@@ -371,6 +371,13 @@ def parse_args(argv):
         "--scroll", type=int, default=0, help="pixels per frame the pattern scrolls sideways"
     )
     parser.add_argument("--bitrate", type=int, default=0, help="kbit/s; 0 scales with the size")
+    parser.add_argument(
+        "--keyframe-every",
+        type=int,
+        default=1,
+        metavar="SECONDS",
+        help="seconds between keyframes (H.264 and H.265; cameras use 1 to 10 and more)",
+    )
     parser.add_argument("--codec", choices=sorted(CODECS), default="h264")
     parser.add_argument(
         "--audio",
@@ -414,6 +421,8 @@ def parse_args(argv):
         parser.error("--sliced only applies to --codec h264")
     if bool(args.tls_cert) != bool(args.tls_key):
         parser.error("--tls-cert and --tls-key go together")
+    if args.keyframe_every < 1:
+        parser.error("--keyframe-every must be at least 1")
     if args.loss_every < 0 or args.loss_every == 1:
         parser.error("--loss-every must be 0 (off) or at least 2")
     return args
