@@ -165,6 +165,7 @@ pub fn add_camera(
     new: NewCamera,
     secrets: &dyn SecretStore,
 ) -> Result<(CameraConfig, bool), CameraError> {
+    let _editing = crate::config::edit_lock();
     let mut config = Config::load(path)?;
     move_inline_credentials(&mut config, secrets)?;
     let prepared = prepare(new, &config)?;
@@ -196,6 +197,7 @@ pub fn update_camera(
     new: NewCamera,
     secrets: &dyn SecretStore,
 ) -> Result<CameraConfig, CameraError> {
+    let _editing = crate::config::edit_lock();
     let mut config = Config::load(path)?;
     move_inline_credentials(&mut config, secrets)?;
     let index = config
@@ -261,6 +263,7 @@ pub fn remove_camera(
     name: &str,
     secrets: &dyn SecretStore,
 ) -> Result<bool, CameraError> {
+    let _editing = crate::config::edit_lock();
     let mut config = Config::load(path)?;
     let index = config
         .cameras
@@ -424,6 +427,7 @@ pub fn import_file(
         column,
         message,
     })?;
+    let _editing = crate::config::edit_lock();
     let mut config = Config::load(config_path)?;
     move_inline_credentials(&mut config, secrets)?;
     let mut report = ImportReport::default();

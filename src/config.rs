@@ -106,6 +106,44 @@ impl Config {
         for camera in config.cameras.iter_mut().filter(|c| c.id.is_empty()) {
             camera.id = legacy_camera_id(&camera.name);
         }
+        // Cameras are found by id (their keychain entry, edits, removal) and by name (the
+        // command line, certificate pinning): a copied block with the same id would have its
+        // edits land on the first camera, and share its password.
+        for (index, camera) in config.cameras.iter().enumerate() {
+            let earlier = &config.cameras[..index];
+            let problem = if let Some(first) = earlier.iter().find(|c| c.name == camera.name) {
+                Some((
+                    &camera.name,
+                    format!(
+                        "two cameras are named {:?}: each needs a name of its own",
+                        first.name
+                    ),
+                ))
+            } else {
+                earlier.iter().find(|c| c.id == camera.id).map(|first| {
+                    (
+                        &camera.id,
+                        format!(
+                            "camera {:?} has the same id as camera {:?}: delete the copied \
+                             `id` line and Vedette gives it one of its own",
+                            camera.name, first.name
+                        ),
+                    )
+                })
+            };
+            if let Some((value, message)) = problem {
+                // Point at the copy: the second place the value is written (the first may
+                // have been derived, not written).
+                let mut written: Vec<usize> = [format!("\"{value}\""), format!("'{value}'")]
+                    .iter()
+                    .flat_map(|quoted| text.match_indices(quoted.as_str()).map(|(at, _)| at))
+                    .collect();
+                written.sort_unstable();
+                let offset = written.get(1).or(written.first());
+                let (line, column) = offset.map_or((1, 1), |&at| line_column(text, at));
+                return Err((line, column, message));
+            }
+        }
         Ok(config)
     }
 
@@ -113,7 +151,9 @@ impl Config {
     /// [`Config::backup_path`], then the new text is written atomically (temporary file,
     /// fsync, rename), so `path` always holds the old or the new config, never a mix. Comments
     /// in the old file are not kept (they stay in the `.bak`). A camera whose URL carries a
-    /// password is refused: `crate::cameras` moves such passwords to the keychain first.
+    /// password is refused: `crate::cameras` moves such passwords to the keychain first, and
+    /// the `.bak` keeps the old file without them (see [`without_url_passwords`]). Both files
+    /// keep the old file's permissions.
     pub fn save(&self, path: &Path) -> Result<(), ConfigError> {
         self.save_through(path, |file, bytes| file.write_all(bytes))
     }
@@ -150,7 +190,14 @@ impl Config {
         match std::fs::read(path) {
             Ok(previous) => {
                 let backup = Self::backup_path(path);
-                write_atomically(&backup, &previous).map_err(write_err(&backup))?;
+                let previous = without_url_passwords(&String::from_utf8_lossy(&previous));
+                write_atomically_with(&backup, |file| {
+                    if let Ok(meta) = std::fs::metadata(path) {
+                        file.set_permissions(meta.permissions())?;
+                    }
+                    file.write_all(previous.as_bytes())
+                })
+                .map_err(write_err(&backup))?;
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(source) => {
@@ -182,6 +229,37 @@ impl Config {
     }
 }
 
+/// `text` with the password cut out of every `scheme://user:password@host` in it (the user
+/// stays): what the `.bak` of a config keeps when its passwords were just moved to the
+/// keychain. Plain text, not TOML, so it also works on a file that no longer parses.
+pub fn without_url_passwords(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("://") {
+        let (head, tail) = rest.split_at(at + 3);
+        out.push_str(head);
+        // The authority ends at the path, or at whatever closes the string it is written in.
+        let end = tail
+            .find(|c: char| matches!(c, '/' | '?' | '#' | '"' | '\'' | '\n') || c.is_whitespace())
+            .unwrap_or(tail.len());
+        let authority = &tail[..end];
+        match authority.rfind('@') {
+            Some(user_end) => {
+                let user_info = &authority[..user_end];
+                let user = user_info
+                    .split_once(':')
+                    .map_or(user_info, |(user, _)| user);
+                out.push_str(user);
+                out.push_str(&authority[user_end..]);
+            }
+            None => out.push_str(authority),
+        }
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
 /// A fresh camera id: 16 hex digits of randomness.
 pub fn new_camera_id() -> String {
     format!("{:016x}", rand::random::<u64>())
@@ -195,9 +273,19 @@ pub fn legacy_camera_id(name: &str) -> String {
     digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
 }
 
+/// Held by every read-modify-write of the config file in this process (adding, editing,
+/// removing and importing cameras, pinning a certificate), so that two of them at once (an
+/// Add waiting on the keychain while a Remove starts) cannot lose each other's change.
+pub fn edit_lock() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// Pins a camera's certificate fingerprint in the config file, changing only that one value
 /// (comments and layout are kept), and writing atomically. The camera is found by name.
 pub fn pin_fingerprint(path: &Path, camera: &str, fingerprint: &str) -> Result<(), ConfigError> {
+    let _editing = edit_lock();
     let read_err = |source| ConfigError::Read {
         path: path.to_owned(),
         source,
@@ -244,12 +332,20 @@ fn write_atomically_with(
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
+    // The new file keeps the old one's permissions (a config made private stays private).
+    let permissions = std::fs::metadata(path).ok().map(|m| m.permissions());
     let name = path
         .file_name()
         .map_or_else(|| "config".into(), |n| n.to_string_lossy().into_owned());
-    let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
+    // Unique per write, so two writers never share a temporary file.
+    static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let write_number = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = path.with_file_name(format!(".{name}.tmp-{}-{write_number}", std::process::id()));
     let result = (|| {
         let mut file = std::fs::File::create(&tmp)?;
+        if let Some(permissions) = permissions {
+            file.set_permissions(permissions)?;
+        }
         write(&mut file)?;
         file.sync_all()?;
         std::fs::rename(&tmp, path)
@@ -325,6 +421,28 @@ mod tests {
         .unwrap();
         assert_eq!(c.cameras.len(), 1);
         assert_eq!(c.camera("Door").unwrap().transport, Transport::Tcp);
+    }
+
+    #[test]
+    fn cameras_with_the_same_id_or_name_are_an_error_at_the_copy() {
+        let text =
+            "[[cameras]]\nname = \"Door\"\nid = \"0123456789abcdef\"\nurl = \"rtsp://a/\"\n\n\
+                    [[cameras]]\nname = \"Yard\"\nid = \"0123456789abcdef\"\nurl = \"rtsp://b/\"\n";
+        let (line, column, message) = Config::parse(text).unwrap_err();
+        assert_eq!((line, column), (8, 6), "{message}");
+        assert!(
+            message.contains("\"Yard\" has the same id as camera \"Door\""),
+            "{message}"
+        );
+
+        let text = "[[cameras]]\nname = \"Door\"\nurl = \"rtsp://a/\"\n\n\
+                    [[cameras]]\nname = 'Door'\nurl = \"rtsp://b/\"\n";
+        let (line, _, message) = Config::parse(text).unwrap_err();
+        assert_eq!(line, 6, "{message}");
+        assert!(
+            message.contains("two cameras are named \"Door\""),
+            "{message}"
+        );
     }
 
     #[test]
@@ -438,6 +556,64 @@ mod tests {
         assert_eq!(Config::load(&path).unwrap(), second);
         assert_eq!(Config::load(&dir.join("config.toml.bak")).unwrap(), first);
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A config written by hand with a password in a camera's URL: when Vedette saves it (the
+    /// password moved to the keychain), the `.bak` keeps the old file without the password,
+    /// and with the old file's permissions. Before, the `.bak` was a plain copy: the password
+    /// the app said it had moved stayed on disk, readable by whoever could read the directory.
+    #[test]
+    fn the_bak_of_a_config_with_a_url_password_keeps_no_password() {
+        let dir = temp_dir("config-bak-password");
+        let path = dir.join("config.toml");
+        let by_hand = "# my cameras\n[[cameras]]\nname = \"Door\"\n\
+                       url = \"rtsp://admin:secret@10.0.0.5:554/live?channel=1\"\n\
+                       sub_url = 'rtsps://viewer:s3cr:et@[fd00::5]/sub'\n";
+        std::fs::write(&path, by_hand).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        }
+        let mut config = Config::load(&path).unwrap();
+        config.cameras[0].url = "rtsp://10.0.0.5:554/live?channel=1".into();
+        config.cameras[0].sub_url = Some("rtsps://[fd00::5]/sub".into());
+        config.save(&path).unwrap();
+
+        let backup = std::fs::read_to_string(Config::backup_path(&path)).unwrap();
+        assert_eq!(
+            backup,
+            "# my cameras\n[[cameras]]\nname = \"Door\"\n\
+             url = \"rtsp://admin@10.0.0.5:554/live?channel=1\"\n\
+             sub_url = 'rtsps://viewer@[fd00::5]/sub'\n"
+        );
+        assert!(!std::fs::read_to_string(&path).unwrap().contains("secret"));
+        #[cfg(unix)]
+        for file in [path.clone(), Config::backup_path(&path)] {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600, "{}", file.display());
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn without_url_passwords_leaves_everything_else() {
+        for text in [
+            "no url here",
+            "url = \"rtsp://10.0.0.5/live\"",
+            "url = \"rtsp://admin@10.0.0.5/live\"",
+            "see https://example.com/a:b@c for help",
+            "",
+            "://",
+            "rtsp://",
+        ] {
+            assert_eq!(without_url_passwords(text), text);
+        }
+        assert_eq!(
+            without_url_passwords("a rtsp://u:p@h/x and rtsp://v:q@i"),
+            "a rtsp://u@h/x and rtsp://v@i"
+        );
     }
 
     #[test]

@@ -14,7 +14,7 @@ use egui_kittest::Harness;
 use common::ui::{harness, setup, shut_down, step_until, temp_dir};
 use eframe::egui;
 use vedette::config::{legacy_camera_id, Config, UiState};
-use vedette::credentials::{MemorySecrets, SecretStore};
+use vedette::credentials::{KeychainError, MemorySecrets, Password, SecretStore};
 use vedette::demo::{DemoOptions, DemoServer};
 use vedette::ui::VedetteApp;
 
@@ -321,5 +321,58 @@ fn the_stats_panel_names_the_codec_and_the_transport_in_use() {
     });
     shut_down(harness);
     drop(server);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A keychain whose every call waits a minute, as the Secret Service does while its unlock
+/// prompt stays unanswered: a fake, because the real gnome-keyring only shows that prompt to a
+/// person. `asked` is set once a call has begun.
+struct FakeKeychainThatNeverAnswers {
+    asked: std::sync::atomic::AtomicBool,
+}
+
+impl FakeKeychainThatNeverAnswers {
+    fn wait(&self) {
+        self.asked.store(true, std::sync::atomic::Ordering::SeqCst);
+        std::thread::sleep(std::time::Duration::from_secs(60));
+    }
+}
+
+impl SecretStore for FakeKeychainThatNeverAnswers {
+    fn store(&self, _: &str, _: &Password) -> Result<(), KeychainError> {
+        self.wait();
+        Ok(())
+    }
+    fn load(&self, _: &str) -> Result<Option<Password>, KeychainError> {
+        self.wait();
+        Ok(None)
+    }
+    fn delete(&self, _: &str) -> Result<bool, KeychainError> {
+        self.wait();
+        Ok(false)
+    }
+}
+
+/// Closing the window while a camera's password is still being read from a keychain that
+/// does not answer: the app is gone within seconds. Before, dropping the runtime waited for
+/// the keychain call, so the process outlived its window until someone answered the prompt.
+#[test]
+fn closing_the_window_does_not_wait_for_a_keychain_that_never_answers() {
+    let dir = temp_dir("keychain-never-answers");
+    let config = write_config(&dir, 1, Some("admin"));
+    let keychain = Arc::new(FakeKeychainThatNeverAnswers {
+        asked: std::sync::atomic::AtomicBool::new(false),
+    });
+    let mut harness = harness(setup(&config, keychain.clone(), UiState::default()));
+    step_until(&mut harness, "the camera asking the keychain", |_| {
+        keychain.asked.load(std::sync::atomic::Ordering::SeqCst)
+    });
+    let closing = std::time::Instant::now();
+    shut_down(harness);
+    let took = closing.elapsed();
+    assert!(
+        took < std::time::Duration::from_secs(10),
+        "closing took {took:?}"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -130,8 +130,10 @@ impl CameraDialog {
         }
     }
 
+    /// The dialog for a configured camera. A URL written by hand with a password in it shows
+    /// without it: the password goes to its (masked) field, and to the keychain on Save.
     pub fn edit(camera: &CameraConfig) -> Self {
-        Self {
+        let mut dialog = Self {
             mode: DialogMode::Edit {
                 id: camera.id.clone(),
             },
@@ -142,7 +144,9 @@ impl CameraDialog {
             sub_url: camera.sub_url.clone().unwrap_or_default(),
             tls_fingerprint: camera.tls_fingerprint.clone(),
             ..Self::add()
-        }
+        };
+        dialog.move_credentials_out_of_urls();
+        dialog
     }
 
     pub fn mode(&self) -> &DialogMode {
@@ -637,6 +641,29 @@ mod tests {
             ("bob", "p@ss")
         );
         assert!(split_credentials("rtsp://192.0.2.10:99999/a@b").is_none());
+    }
+
+    /// A config written by hand with the password in the URL (the wall plays it): Edit shows
+    /// the URL without it and the password in its masked field. Before, the password was on
+    /// screen in the URL field for anyone in the room to read.
+    #[test]
+    fn editing_a_url_with_a_password_shows_it_masked() {
+        let camera = CameraConfig {
+            name: "Door".into(),
+            id: "0123456789abcdef".into(),
+            url: "rtsp://admin:hunter2@192.0.2.10/live".into(),
+            transport: Transport::Tcp,
+            username: None,
+            sub_url: None,
+            tls_fingerprint: None,
+        };
+        let dialog = CameraDialog::edit(&camera);
+        assert_eq!(dialog.url, "rtsp://192.0.2.10/live");
+        assert_eq!(
+            (dialog.username.as_str(), dialog.password.0.as_str()),
+            ("admin", "hunter2")
+        );
+        assert!(dialog.moved_note.is_some());
     }
 
     #[test]

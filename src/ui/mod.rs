@@ -121,6 +121,9 @@ enum ChoreDone {
     Removed { tile: u64, camera: String },
     /// Cameras were imported; the config as it is now.
     Imported { message: String, config: Config },
+    /// The certificate of this tile's camera was pinned in the config: restart the tile
+    /// with `spec`.
+    Pinned { tile: u64, spec: CameraSpec },
 }
 
 /// The payload of a tile being dragged: its index on the wall.
@@ -579,20 +582,19 @@ impl VedetteApp {
         };
         let fingerprint = fingerprint.to_string();
         let mut spec = camera.spec().clone();
-        match crate::config::pin_fingerprint(&path, &spec.name, &fingerprint) {
-            Ok(()) => {
-                tracing::info!(camera = %spec.name, %fingerprint, "certificate pinned");
-                self.notice = Some(format!(
-                    "{}: trusted the certificate {fingerprint}",
-                    spec.name
-                ));
-                spec.tls_fingerprint = Some(fingerprint);
-                self.replace_tile(index, spec);
+        let tile = camera.id;
+        // File I/O (and fsync) off the UI thread.
+        let job = Job::blocking(self.runtime.handle(), &self.repaint, move || {
+            match crate::config::pin_fingerprint(&path, &spec.name, &fingerprint) {
+                Ok(()) => {
+                    tracing::info!(camera = %spec.name, %fingerprint, "certificate pinned");
+                    spec.tls_fingerprint = Some(fingerprint);
+                    ChoreDone::Pinned { tile, spec }
+                }
+                Err(e) => ChoreDone::Said(format!("Could not pin the certificate: {e}")),
             }
-            Err(e) => {
-                self.notice = Some(format!("Could not pin the certificate: {e}"));
-            }
-        }
+        });
+        self.chores.push(job);
     }
 
     /// Runs a tile's context-menu action.
@@ -751,6 +753,17 @@ impl VedetteApp {
                 ChoreDone::Imported { message, config } => {
                     self.adopt_config(&config);
                     self.notice = Some(message);
+                }
+                ChoreDone::Pinned { tile, spec } => {
+                    if let Some(fingerprint) = &spec.tls_fingerprint {
+                        self.notice = Some(format!(
+                            "{}: trusted the certificate {fingerprint}",
+                            spec.name
+                        ));
+                    }
+                    if let Some(index) = self.cameras.iter().position(|c| c.id == tile) {
+                        self.replace_tile(index, spec);
+                    }
                 }
             }
         }
@@ -1335,6 +1348,13 @@ impl VedetteApp {
             if let Err(e) = self.ui_state.save(path) {
                 tracing::warn!("could not save the window state to {}: {e}", path.display());
             }
+        }
+        // Dropping a runtime waits for every blocking task: a keychain call sitting on an
+        // unlock prompt nobody answers, a file dialog left open. The window is closing, so
+        // they get half a second and are then left behind, instead of keeping the process
+        // alive with no window. (A runtime with no threads takes this one's place.)
+        if let Ok(idle) = tokio::runtime::Builder::new_current_thread().build() {
+            std::mem::replace(&mut self.runtime, idle).shutdown_timeout(Duration::from_millis(500));
         }
     }
 }
