@@ -18,7 +18,6 @@ use std::net::{IpAddr, SocketAddr};
 use std::task::Poll;
 use std::time::Duration;
 
-use bytes::{Buf as _, BytesMut};
 use rtsp_types::headers::{self, HeaderName};
 use rtsp_types::{Method, Request, Response, Version};
 use serde::Serialize;
@@ -30,7 +29,7 @@ use url::Url;
 use super::auth::{AttemptState, AuthFailure, Authenticator};
 use super::error::{ErrorKind, RtspError, Step};
 use super::lossy_udp::LossyUdpWatch;
-use super::message::{interleaved_frame, parse_incoming, serialize_request, Incoming, Parsed};
+use super::message::{interleaved_frame, serialize_request, Framer, Incoming};
 use super::sdp::{base_url_of, parse_presentation, Presentation};
 use super::tls::{handshake, TlsConnection, TlsOptions};
 use super::url::{CameraUrl, Credentials};
@@ -230,7 +229,8 @@ impl tokio::io::AsyncWrite for Conn {
 
 pub struct RtspSession {
     stream: Conn,
-    read_buf: BytesMut,
+    /// Bytes read off the control connection and not yet parsed.
+    framer: Framer,
     url: CameraUrl,
     peer: SocketAddr,
     local_ip: IpAddr,
@@ -338,7 +338,7 @@ impl RtspSession {
                         .or_else(|| url.credentials_in_url().cloned());
                     return Ok(Self {
                         stream,
-                        read_buf: BytesMut::with_capacity(64 * 1024),
+                        framer: Framer::new(),
                         url: url.clone(),
                         peer: *addr,
                         local_ip,
@@ -692,7 +692,7 @@ impl RtspSession {
             // none is registered per packet.
             tokio::select! {
                 biased;
-                incoming = next_incoming(&mut self.stream, &mut self.read_buf) => {
+                incoming = next_incoming(&mut self.stream, &mut self.framer) => {
                     let incoming = incoming.map_err(|k| RtspError::new(Step::Receive, k))?;
                     match incoming {
                         Incoming::Data { channel, payload } => {
@@ -1118,7 +1118,7 @@ impl RtspSession {
         loop {
             tokio::select! {
                 biased;
-                incoming = next_incoming(&mut self.stream, &mut self.read_buf) => match incoming? {
+                incoming = next_incoming(&mut self.stream, &mut self.framer) => match incoming? {
                     Incoming::Response(resp) => {
                         let resp_cseq = response_cseq(&resp);
                         // Some cameras omit CSeq; with one request in flight the answer is ours.
@@ -1152,25 +1152,18 @@ impl RtspSession {
     }
 }
 
-/// The next unit off the control connection. Cancel-safe: bytes read stay in `read_buf`.
-async fn next_incoming(stream: &mut Conn, read_buf: &mut BytesMut) -> Result<Incoming, ErrorKind> {
+/// The next unit off the control connection. Cancel-safe: bytes read stay in `framer`.
+async fn next_incoming(stream: &mut Conn, framer: &mut Framer) -> Result<Incoming, ErrorKind> {
+    let protocol = |e: super::message::FramingError| ErrorKind::Protocol(e.to_string());
     loop {
-        match parse_incoming(read_buf).map_err(|e| ErrorKind::Protocol(e.to_string()))? {
-            Parsed::Message(m, used) => {
-                read_buf.advance(used);
-                return Ok(m);
-            }
-            Parsed::Skip(n) => {
-                tracing::debug!(bytes = n, "skipping junk on the control connection");
-                read_buf.advance(n);
-            }
-            Parsed::Incomplete => {
-                read_buf.reserve(64 * 1024);
-                let n = stream.read_buf(read_buf).await?;
-                if n == 0 {
-                    return Err(ErrorKind::Closed);
-                }
-            }
+        if let Some(unit) = framer.next_unit().map_err(protocol)? {
+            return Ok(unit);
+        }
+        let read_buf = framer.read_buf();
+        read_buf.reserve(64 * 1024);
+        if stream.read_buf(read_buf).await? == 0 {
+            // A peer that sent something other than RTSP and hung up: say what it sent.
+            return Err(framer.junk_at_close().map_or(ErrorKind::Closed, protocol));
         }
     }
 }
