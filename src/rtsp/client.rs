@@ -19,7 +19,7 @@ use std::task::Poll;
 use std::time::Duration;
 
 use rtsp_types::headers::{self, HeaderName};
-use rtsp_types::{Method, Request, Response, Version};
+use rtsp_types::{Method, Request, Response, StatusCode, Version};
 use serde::Serialize;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _, ReadBuf};
 use tokio::net::{TcpStream, UdpSocket};
@@ -29,10 +29,10 @@ use url::Url;
 use super::auth::{AttemptState, AuthFailure, Authenticator};
 use super::error::{ErrorKind, RtspError, Step};
 use super::lossy_udp::LossyUdpWatch;
-use super::message::{interleaved_frame, serialize_request, Framer, Incoming};
+use super::message::{interleaved_frame, serialize_request, serialize_response, Framer, Incoming};
 use super::sdp::{base_url_of, parse_presentation, Presentation};
 use super::tls::{handshake, TlsConnection, TlsOptions};
-use super::url::{CameraUrl, Credentials};
+use super::url::{redact_url_text, CameraUrl, Credentials};
 use crate::rtp::reorder::{PushResult, ReorderBuffer};
 use crate::rtp::rtcp::{
     build_receiver_report, parse_rtcp, ReceiverSnapshot, ReceiverStats, RtcpItem,
@@ -701,9 +701,10 @@ impl RtspSession {
                             }
                         }
                         Incoming::Response(resp) => self.on_unsolicited_response(resp),
-                        Incoming::Request(req) => {
-                            tracing::debug!(method = ?req.method(), "ignoring request from server");
-                        }
+                        Incoming::Request(req) => self
+                            .answer_server_request(&req)
+                            .await
+                            .map_err(|e| RtspError::new(Step::Receive, ErrorKind::Io(e)))?,
                     }
                 }
                 (index, is_rtcp, len) = recv_udp(&self.setup_streams, &mut self.udp_buf) => {
@@ -1132,7 +1133,9 @@ impl RtspSession {
                             self.buffer_packet(p);
                         }
                     }
-                    Incoming::Request(_) => {}
+                    Incoming::Request(req) => {
+                        self.answer_server_request(&req).await.map_err(ErrorKind::Io)?;
+                    }
                 },
                 // UDP packets keep arriving while we wait (e.g. PLAY after PAUSE).
                 (index, is_rtcp, len) = recv_udp(&self.setup_streams, &mut self.udp_buf) => {
@@ -1150,6 +1153,55 @@ impl RtspSession {
             self.pending_packets.push_back(packet);
         }
     }
+
+    /// Answers a request the server sent (see [`answer_to_server_request`]) on the control
+    /// connection.
+    async fn answer_server_request(&mut self, request: &Request<Vec<u8>>) -> std::io::Result<()> {
+        let answer =
+            answer_to_server_request(request, self.session.as_ref().map(|s| s.id.as_str()));
+        let method = <&str>::from(request.method());
+        let status = u16::from(answer.status());
+        if *request.method() == Method::Redirect {
+            // Following it (RFC 2326 §10.10) would mean a new session elsewhere.
+            let location = request
+                .header(&headers::LOCATION)
+                .map(|v| redact_url_text(v.as_str()));
+            tracing::warn!(
+                url = %self.url.redacted(),
+                ?location,
+                "the server sent REDIRECT, which is not followed; answered {status}"
+            );
+        } else {
+            tracing::debug!(method, status, "answered a request from the server");
+        }
+        self.stream.write_all(&serialize_response(&answer)).await
+    }
+}
+
+/// The answer to a request from the server: RFC 2326 §10 wants one for every request. OPTIONS
+/// and GET_PARAMETER (a server checking we are alive) get 200, anything else 501 Not
+/// Implemented, as FFmpeg answers them; the CSeq is echoed and our session named.
+fn answer_to_server_request(
+    request: &Request<Vec<u8>>,
+    session: Option<&str>,
+) -> Response<Vec<u8>> {
+    let (status, reason) = match request.method() {
+        Method::Options | Method::GetParameter => (StatusCode::Ok, "OK"),
+        _ => (StatusCode::NotImplemented, "Not Implemented"),
+    };
+    // RFC 2326 §7.1.1's spelling ("rtsp-types" writes "Ok").
+    let mut builder = Response::builder(Version::V1_0, status).reason_phrase(reason);
+    // Echoed as a number: the value is the server's, and only a number belongs there.
+    if let Some(cseq) = request
+        .header(&headers::CSEQ)
+        .and_then(|v| v.as_str().trim().parse::<u32>().ok())
+    {
+        builder = builder.header(headers::CSEQ, cseq.to_string());
+    }
+    if let Some(id) = session {
+        builder = builder.header(headers::SESSION, id.to_owned());
+    }
+    builder.build(Vec::new())
 }
 
 /// The next unit off the control connection. Cancel-safe: bytes read stay in `framer`.
@@ -1391,6 +1443,186 @@ mod tests {
             assert_eq!(a % 2, 0);
             assert_eq!(b, a + 1);
         });
+    }
+
+    /// The smallest RTP packet `on_packet` takes: version 2, payload type 96, this sequence
+    /// number, one payload byte.
+    fn rtp_packet(seq: u8) -> Vec<u8> {
+        vec![0x80, 96, 0, seq, 0, 0, 0, 0, 0, 0, 0, 1, 0xab]
+    }
+
+    /// Reads what the client writes until `count` messages (header blocks) have come.
+    async fn read_messages(socket: &mut tokio::net::TcpStream, count: usize) -> String {
+        use tokio::io::AsyncReadExt as _;
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 4096];
+        while seen.windows(4).filter(|w| w == b"\r\n\r\n").count() < count {
+            let n = socket.read(&mut buf).await.unwrap();
+            assert!(
+                n > 0,
+                "the client hung up: {}",
+                String::from_utf8_lossy(&seen)
+            );
+            seen.extend_from_slice(&buf[..n]);
+        }
+        String::from_utf8_lossy(&seen).into_owned()
+    }
+
+    /// A session connected to a fake server on loopback, set up as if SETUP had answered
+    /// interleaved channels 0-1 with session `ABC123`.
+    async fn interleaved_session(port: u16) -> RtspSession {
+        let url = CameraUrl::parse(&format!("rtsp://127.0.0.1:{port}/cam")).unwrap();
+        let opts = ClientOptions {
+            timeout: Duration::from_secs(5),
+            ..Default::default()
+        };
+        let mut session = RtspSession::connect(&url, opts).await.unwrap();
+        session.session = Some(SessionHeader {
+            id: "ABC123".into(),
+            timeout: DEFAULT_SESSION_TIMEOUT,
+        });
+        session.chosen = Some(Transport::Tcp);
+        session.setup_streams.push(SetupStream {
+            stream: 0,
+            carrier: Carrier::Interleaved {
+                rtp_channel: 0,
+                rtcp_channel: 1,
+            },
+            stats: ReceiverStats::new(90_000),
+            reorder: None,
+        });
+        session
+    }
+
+    #[test]
+    fn a_request_from_the_server_is_answered_between_packets() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let port = listener.local_addr().unwrap().port();
+            let server = tokio::spawn(async move {
+                let (mut socket, _) = listener.accept().await.unwrap();
+                let mut out = interleaved_frame(0, &rtp_packet(1)).unwrap();
+                out.extend_from_slice(b"OPTIONS * RTSP/1.0\r\nCSeq: 7\r\n\r\n");
+                out.extend(interleaved_frame(0, &rtp_packet(2)).unwrap());
+                socket.write_all(&out).await.unwrap();
+                read_messages(&mut socket, 1).await
+            });
+            let mut session = interleaved_session(port).await;
+            for seq in [1, 2] {
+                let packet = tokio::time::timeout(Duration::from_secs(5), session.next_packet())
+                    .await
+                    .expect("a packet within 5 s")
+                    .unwrap();
+                assert_eq!(
+                    packet,
+                    Packet::Rtp {
+                        stream: 0,
+                        data: rtp_packet(seq)
+                    }
+                );
+            }
+            let answer = tokio::time::timeout(Duration::from_secs(5), server)
+                .await
+                .expect("the client answered")
+                .unwrap();
+            assert!(answer.starts_with("RTSP/1.0 200 OK\r\n"), "{answer}");
+            let lines: Vec<&str> = answer.lines().collect();
+            assert!(lines.contains(&"CSeq: 7"), "{answer}");
+            assert!(lines.contains(&"Session: ABC123"), "{answer}");
+        });
+    }
+
+    #[test]
+    fn requests_from_the_server_are_answered_while_awaiting_a_response() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let port = listener.local_addr().unwrap().port();
+            let server = tokio::spawn(async move {
+                let (mut socket, _) = listener.accept().await.unwrap();
+                let request = read_messages(&mut socket, 1).await;
+                let cseq = request
+                    .lines()
+                    .find_map(|l| l.strip_prefix("CSeq: "))
+                    .unwrap()
+                    .to_owned();
+                let out = format!(
+                    "SET_PARAMETER rtsp://127.0.0.1/cam RTSP/1.0\r\nCSeq: 3\r\nContent-Length: 0\r\n\r\n\
+                     GET_PARAMETER * RTSP/1.0\r\nCSeq: 4\r\n\r\n\
+                     RTSP/1.0 200 OK\r\nCSeq: {cseq}\r\n\r\n"
+                );
+                socket.write_all(out.as_bytes()).await.unwrap();
+                read_messages(&mut socket, 2).await
+            });
+            let url = CameraUrl::parse(&format!("rtsp://127.0.0.1:{port}/cam")).unwrap();
+            let opts = ClientOptions {
+                timeout: Duration::from_secs(5),
+                ..Default::default()
+            };
+            let mut session = RtspSession::connect(&url, opts).await.unwrap();
+            session.options().await.expect("OPTIONS is answered");
+            let answers = tokio::time::timeout(Duration::from_secs(5), server)
+                .await
+                .expect("the client answered both")
+                .unwrap();
+            let answers: Vec<Vec<&str>> = answers
+                .split("\r\n\r\n")
+                .filter(|a| !a.is_empty())
+                .map(|a| a.lines().collect())
+                .collect();
+            assert_eq!(answers.len(), 2, "{answers:?}");
+            assert_eq!(answers[0][0], "RTSP/1.0 501 Not Implemented");
+            assert!(answers[0].contains(&"CSeq: 3"), "{answers:?}");
+            assert_eq!(answers[1][0], "RTSP/1.0 200 OK");
+            assert!(answers[1].contains(&"CSeq: 4"), "{answers:?}");
+            // No session yet, so none is named.
+            assert!(!answers.concat().iter().any(|l| l.starts_with("Session")));
+        });
+    }
+
+    #[test]
+    fn server_requests_get_200_or_501() {
+        let request = |method: Method, cseq: &str| {
+            Request::builder(method, Version::V1_0)
+                .header(headers::CSEQ, cseq.to_owned())
+                .build(Vec::new())
+        };
+        for (method, status) in [
+            (Method::Options, StatusCode::Ok),
+            (Method::GetParameter, StatusCode::Ok),
+            (Method::SetParameter, StatusCode::NotImplemented),
+            (Method::Announce, StatusCode::NotImplemented),
+            (Method::Redirect, StatusCode::NotImplemented),
+            (
+                Method::Extension("X-VENDOR".into()),
+                StatusCode::NotImplemented,
+            ),
+        ] {
+            let answer = answer_to_server_request(&request(method.clone(), " 12 "), Some("S1"));
+            assert_eq!(answer.status(), status, "{method:?}");
+            let shown = if status == StatusCode::Ok {
+                "OK"
+            } else {
+                "Not Implemented"
+            };
+            assert_eq!(answer.reason_phrase(), shown);
+            assert_eq!(response_cseq(&answer), Some(12));
+            assert_eq!(
+                answer.header(&headers::SESSION).map(|v| v.as_str()),
+                Some("S1")
+            );
+        }
+        // A CSeq that is not a number is not echoed.
+        let answer = answer_to_server_request(&request(Method::Options, "7\r\nX: y"), None);
+        assert!(answer.header(&headers::CSEQ).is_none());
+        assert!(answer.header(&headers::SESSION).is_none());
     }
 
     /// Fault injection no real server produces on demand: answers nothing until the second

@@ -20,7 +20,8 @@ pub const MAX_JUNK_LEN: usize = 4096;
 #[derive(Debug)]
 pub enum Incoming {
     Response(Response<Vec<u8>>),
-    /// A request from the server (e.g. SET_PARAMETER, ANNOUNCE); we answer 501 or ignore it.
+    /// A request from the server (e.g. OPTIONS, GET_PARAMETER, ANNOUNCE); the client answers
+    /// each one (RFC 2326 §10).
     Request(Request<Vec<u8>>),
     /// An interleaved frame: `$`, channel, 16-bit length, payload.
     Data {
