@@ -132,8 +132,11 @@ struct UdpPair {
     /// reports go.
     server_rtp: Option<SocketAddr>,
     server_rtcp: Option<SocketAddr>,
-    /// Packets from any other host are dropped.
-    server_ip: IpAddr,
+    /// Where the server said it sends from (`source=`); packets from it or from `peer_ip`
+    /// are taken, from any other host dropped (see [`datagram_from_server`]).
+    source_ip: Option<IpAddr>,
+    /// The control connection's peer.
+    peer_ip: IpAddr,
 }
 
 #[derive(Debug)]
@@ -558,9 +561,11 @@ impl RtspSession {
         // request with interleaved channels.
         let carrier = match (udp, interleaved_channels(&answer)) {
             (Some((rtp, rtcp)), None) => {
-                let server_ip = transport_param(&answer, "source")
+                let source_ip = transport_param(&answer, "source")
                     .and_then(|s| s.parse::<IpAddr>().ok())
-                    .unwrap_or(self.peer.ip());
+                    .filter(|ip| !ip.is_unspecified());
+                let peer_ip = self.peer.ip();
+                let server_ip = source_ip.unwrap_or(peer_ip);
                 let (server_rtp, server_rtcp) = match port_pair(&answer, "server_port") {
                     Some((a, b)) => (
                         Some(SocketAddr::new(server_ip, a)),
@@ -573,7 +578,8 @@ impl RtspSession {
                     rtcp,
                     server_rtp,
                     server_rtcp,
-                    server_ip,
+                    source_ip,
+                    peer_ip,
                 };
                 pair.punch_holes(self.our_ssrc);
                 Carrier::Udp(pair)
@@ -1236,7 +1242,7 @@ async fn recv_udp(streams: &[SetupStream], buf: &mut [u8]) -> (usize, bool, usiz
                     match socket.poll_recv_from(cx, &mut read) {
                         Poll::Ready(Ok(from)) => {
                             let len = read.filled().len();
-                            if from.ip() == pair.server_ip || pair.server_ip.is_unspecified() {
+                            if datagram_from_server(from.ip(), pair.source_ip, pair.peer_ip) {
                                 return Poll::Ready((index, is_rtcp, len));
                             }
                             tracing::debug!(%from, "dropped a datagram from another host");
@@ -1253,6 +1259,18 @@ async fn recv_udp(streams: &[SetupStream], buf: &mut [u8]) -> (usize, bool, usiz
         Poll::Pending
     })
     .await
+}
+
+/// Whether a datagram from `from` comes from the server: from the address SETUP's `source=`
+/// named, or from the control connection's peer (cameras that name no source, or a wrong
+/// one). Any loopback address matches a loopback peer: Debian maps the host name to
+/// 127.0.1.1 while the server's UDP leaves from 127.0.0.1. Datagrams from any other host are
+/// dropped, so nobody else can inject packets into the stream.
+fn datagram_from_server(from: IpAddr, source: Option<IpAddr>, peer: IpAddr) -> bool {
+    let (from, peer) = (from.to_canonical(), peer.to_canonical());
+    from == peer
+        || source.is_some_and(|s| s.to_canonical() == from)
+        || (from.is_loopback() && peer.is_loopback())
 }
 
 impl UdpPair {
@@ -1623,6 +1641,31 @@ mod tests {
         let answer = answer_to_server_request(&request(Method::Options, "7\r\nX: y"), None);
         assert!(answer.header(&headers::CSEQ).is_none());
         assert!(answer.header(&headers::SESSION).is_none());
+    }
+
+    #[test]
+    fn udp_is_taken_from_the_source_or_the_peer_only() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let peer = ip("192.168.1.20");
+        let source = Some(ip("192.168.1.21"));
+        // The peer, or the source SETUP named.
+        assert!(datagram_from_server(peer, source, peer));
+        assert!(datagram_from_server(ip("192.168.1.21"), source, peer));
+        assert!(datagram_from_server(peer, None, peer));
+        // A wrong `source=`: the peer still counts.
+        assert!(datagram_from_server(peer, Some(ip("10.9.9.9")), peer));
+        // Anyone else does not.
+        assert!(!datagram_from_server(ip("192.168.1.66"), source, peer));
+        assert!(!datagram_from_server(ip("192.168.1.66"), None, peer));
+        assert!(!datagram_from_server(ip("127.0.0.1"), source, peer));
+        // Loopback matches loopback: Debian's 127.0.1.1 host name, UDP from 127.0.0.1.
+        assert!(datagram_from_server(ip("127.0.0.1"), None, ip("127.0.1.1")));
+        assert!(datagram_from_server(ip("::1"), None, ip("127.0.0.1")));
+        assert!(datagram_from_server(ip("127.0.0.1"), None, ip("::1")));
+        assert!(!datagram_from_server(ip("10.0.0.1"), None, ip("127.0.1.1")));
+        // An IPv4 peer seen through a dual-stack socket.
+        assert!(datagram_from_server(ip("::ffff:192.168.1.20"), None, peer));
+        assert!(!datagram_from_server(ip("::ffff:192.168.1.66"), None, peer));
     }
 
     /// Fault injection no real server produces on demand: answers nothing until the second
