@@ -13,7 +13,7 @@ use std::path::Path;
 
 use crate::config::{new_camera_id, write_atomically, CameraConfig, Config, ConfigError};
 use crate::credentials::{KeychainError, Password, SecretStore};
-use crate::rtsp::url::{redact_url_text, UrlError};
+use crate::rtsp::url::{redact_url_text, strip_url_userinfo, UrlError};
 use crate::rtsp::{CameraUrl, Transport};
 
 /// What the user typed to add a camera.
@@ -516,8 +516,10 @@ pub fn move_inline_credentials(
         if camera.username.is_none() && !credentials.username.is_empty() {
             camera.username = Some(credentials.username.clone());
         }
-        camera.url = redact_url_text(&camera.url);
-        camera.sub_url = camera.sub_url.as_deref().map(redact_url_text);
+        // Only `user:password@` goes: a password the camera takes in its path or query
+        // (XMEye's `/user=admin&password=…`) must stay for it to answer at all.
+        camera.url = strip_url_userinfo(&camera.url);
+        camera.sub_url = camera.sub_url.as_deref().map(strip_url_userinfo);
         moved.push(camera.name.clone());
     }
     Ok(moved)
@@ -778,5 +780,33 @@ mod tests {
             "hunter2"
         );
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Moving `user:password@` out of a URL keeps the rest of it as the camera needs it:
+    /// an XMEye camera's `password=` in the path is its login, not text to mask (masking is
+    /// for logs and messages only).
+    #[test]
+    fn moving_credentials_out_keeps_a_password_the_path_needs() {
+        let mut config = Config {
+            cameras: vec![CameraConfig {
+                name: "Door".into(),
+                id: "0123456789abcdef".into(),
+                url: "rtsp://admin:pw@10.0.0.5:554/user=admin&password=pw&channel=1&stream=0.sdp"
+                    .into(),
+                transport: Transport::default(),
+                username: None,
+                sub_url: None,
+                tls_fingerprint: None,
+            }],
+        };
+        let secrets = MemorySecrets::default();
+        assert_eq!(
+            move_inline_credentials(&mut config, &secrets).unwrap(),
+            ["Door"]
+        );
+        assert_eq!(
+            config.cameras[0].url,
+            "rtsp://10.0.0.5:554/user=admin&password=pw&channel=1&stream=0.sdp"
+        );
     }
 }

@@ -88,7 +88,7 @@ impl Config {
                 })
             }
         };
-        Self::parse(&text).map_err(|(line, column, message)| ConfigError::Parse {
+        Self::parse_checked(&text).map_err(|(line, column, message)| ConfigError::Parse {
             path: path.to_owned(),
             line,
             column,
@@ -106,6 +106,14 @@ impl Config {
         for camera in config.cameras.iter_mut().filter(|c| c.id.is_empty()) {
             camera.id = legacy_camera_id(&camera.name);
         }
+        Ok(config)
+    }
+
+    /// [`Config::parse`] for the config file itself ([`Config::load`]): each camera's id and
+    /// name must also be its own. (A file being imported may repeat names: the import
+    /// renames them.)
+    pub fn parse_checked(text: &str) -> Result<Self, (usize, usize, String)> {
+        let config = Self::parse(text)?;
         // Cameras are found by id (their keychain entry, edits, removal) and by name (the
         // command line, certificate pinning): a copied block with the same id would have its
         // edits land on the first camera, and share its password.
@@ -428,7 +436,7 @@ mod tests {
         let text =
             "[[cameras]]\nname = \"Door\"\nid = \"0123456789abcdef\"\nurl = \"rtsp://a/\"\n\n\
                     [[cameras]]\nname = \"Yard\"\nid = \"0123456789abcdef\"\nurl = \"rtsp://b/\"\n";
-        let (line, column, message) = Config::parse(text).unwrap_err();
+        let (line, column, message) = Config::parse_checked(text).unwrap_err();
         assert_eq!((line, column), (8, 6), "{message}");
         assert!(
             message.contains("\"Yard\" has the same id as camera \"Door\""),
@@ -437,8 +445,10 @@ mod tests {
 
         let text = "[[cameras]]\nname = \"Door\"\nurl = \"rtsp://a/\"\n\n\
                     [[cameras]]\nname = 'Door'\nurl = \"rtsp://b/\"\n";
-        let (line, _, message) = Config::parse(text).unwrap_err();
+        let (line, _, message) = Config::parse_checked(text).unwrap_err();
         assert_eq!(line, 6, "{message}");
+        // A file to import may repeat a name (the import renames the copy).
+        assert_eq!(Config::parse(text).unwrap().cameras.len(), 2);
         assert!(
             message.contains("two cameras are named \"Door\""),
             "{message}"
