@@ -171,6 +171,10 @@ const REORDER_MAX_HOLD: Duration = Duration::from_millis(50);
 const UDP_RECEIVE_BUFFER: usize = 4 << 20;
 /// A hole-punch datagram for the RTP port (not valid RTP, so the server ignores it).
 const HOLE_PUNCH: [u8; 4] = [0xce, 0xfa, 0xed, 0xfe];
+/// The least time one address gets to connect in (the whole timeout when that is shorter),
+/// however many addresses are left: a smaller share would fail a working address just
+/// because a dead one came before it.
+const MIN_CONNECT_ATTEMPT: Duration = Duration::from_secs(1);
 
 /// The control connection: plain TCP, or TLS for `rtsps://`.
 enum Conn {
@@ -309,89 +313,69 @@ impl RtspSession {
             None => return Err(RtspError::new(Step::Url, super::url::UrlError::MissingHost)),
         };
         let deadline = Instant::now() + opts.timeout;
-        let mut last_err = None;
-        for addr in &addrs {
-            match tokio::time::timeout_at(deadline, TcpStream::connect(addr)).await {
-                Ok(Ok(stream)) => {
-                    let _ = stream.set_nodelay(true);
-                    tracing::debug!(%addr, url = %url, "connected");
-                    let local_ip = stream
-                        .local_addr()
-                        .map(|a| a.ip())
-                        .unwrap_or(IpAddr::from([0, 0, 0, 0]));
-                    let stream = if url.is_tls() {
-                        let host = url.host().to_owned();
-                        let tls =
-                            tokio::time::timeout_at(deadline, handshake(stream, &host, &opts.tls))
-                                .await
-                                .map_err(|_| {
-                                    RtspError::new(
-                                        Step::Tls,
-                                        ErrorKind::ResponseTimeout(opts.timeout),
-                                    )
-                                })?
-                                .map_err(|e| RtspError::new(Step::Tls, e))?;
-                        Conn::Tls(Box::new(tls))
-                    } else {
-                        Conn::Plain(stream)
-                    };
-                    let credentials = opts
-                        .credentials
-                        .clone()
-                        .or_else(|| url.credentials_in_url().cloned());
-                    return Ok(Self {
-                        stream,
-                        framer: Framer::new(),
-                        url: url.clone(),
-                        peer: *addr,
-                        local_ip,
-                        auth: Authenticator::new(credentials),
-                        opts,
-                        cseq: 0,
-                        session: None,
-                        server_methods: Vec::new(),
-                        methods: Vec::new(),
-                        presentation: None,
-                        setup_streams: Vec::new(),
-                        chosen: None,
-                        pending_packets: VecDeque::new(),
-                        keepalive_at: None,
-                        rtcp_at: None,
-                        udp_fallback_at: None,
-                        fallback_streams: None,
-                        lossy_watch: LossyUdpWatch::default(),
-                        udp_lossy_switch: None,
-                        in_flight: None,
-                        answered_later: VecDeque::new(),
-                        played_once: false,
-                        paused: false,
-                        torn_down: false,
-                        our_ssrc: rand::random(),
-                        udp_buf: vec![0; 65536],
-                    });
-                }
-                Ok(Err(source)) => {
-                    last_err = Some(ErrorKind::ConnectFailed {
-                        addr: addr.to_string(),
-                        source,
-                    })
-                }
-                Err(_) => {
-                    last_err = Some(ErrorKind::ConnectTimeout {
-                        addr: addr.to_string(),
-                        after: opts.timeout,
-                    });
-                    break;
-                }
-            }
-        }
-        Err(RtspError::new(
-            Step::Connect,
-            last_err.unwrap_or_else(|| ErrorKind::Resolve {
-                host: url.host().to_owned(),
-                reason: "no addresses".into(),
-            }),
-        ))
+        let (stream, addr) = connect_first(&addrs, opts.timeout, TcpStream::connect)
+            .await
+            .map_err(|last| {
+                RtspError::new(
+                    Step::Connect,
+                    last.unwrap_or_else(|| ErrorKind::Resolve {
+                        host: url.host().to_owned(),
+                        reason: "no addresses".into(),
+                    }),
+                )
+            })?;
+        let _ = stream.set_nodelay(true);
+        tracing::debug!(%addr, url = %url, "connected");
+        let local_ip = stream
+            .local_addr()
+            .map(|a| a.ip())
+            .unwrap_or(IpAddr::from([0, 0, 0, 0]));
+        let stream = if url.is_tls() {
+            let host = url.host().to_owned();
+            // What the addresses before left of the timeout, but never less than one attempt.
+            let tls_deadline = deadline.max(Instant::now() + MIN_CONNECT_ATTEMPT.min(opts.timeout));
+            let tls = tokio::time::timeout_at(tls_deadline, handshake(stream, &host, &opts.tls))
+                .await
+                .map_err(|_| RtspError::new(Step::Tls, ErrorKind::ResponseTimeout(opts.timeout)))?
+                .map_err(|e| RtspError::new(Step::Tls, e))?;
+            Conn::Tls(Box::new(tls))
+        } else {
+            Conn::Plain(stream)
+        };
+        let credentials = opts
+            .credentials
+            .clone()
+            .or_else(|| url.credentials_in_url().cloned());
+        Ok(Self {
+            stream,
+            framer: Framer::new(),
+            url: url.clone(),
+            peer: addr,
+            local_ip,
+            auth: Authenticator::new(credentials),
+            opts,
+            cseq: 0,
+            session: None,
+            server_methods: Vec::new(),
+            methods: Vec::new(),
+            presentation: None,
+            setup_streams: Vec::new(),
+            chosen: None,
+            pending_packets: VecDeque::new(),
+            keepalive_at: None,
+            rtcp_at: None,
+            udp_fallback_at: None,
+            fallback_streams: None,
+            lossy_watch: LossyUdpWatch::default(),
+            udp_lossy_switch: None,
+            in_flight: None,
+            answered_later: VecDeque::new(),
+            played_once: false,
+            paused: false,
+            torn_down: false,
+            our_ssrc: rand::random(),
+            udp_buf: vec![0; 65536],
+        })
     }
 
     /// Requests sent so far and their status codes, in order.
@@ -1210,6 +1194,54 @@ fn answer_to_server_request(
     builder.build(Vec::new())
 }
 
+/// How long to try the next of `addresses_left` addresses when `time_left` remains of the
+/// connect `timeout`: an equal share, but at least [`MIN_CONNECT_ATTEMPT`] (or the whole
+/// timeout when that is shorter). So a dead first address (an AAAA record whose traffic is
+/// dropped) leaves time for the next, and the connect step takes at most the timeout or one
+/// minimum attempt per address, whichever is longer.
+fn connect_budget(time_left: Duration, addresses_left: usize, timeout: Duration) -> Duration {
+    let share = time_left / u32::try_from(addresses_left.max(1)).unwrap_or(u32::MAX);
+    share.max(MIN_CONNECT_ATTEMPT.min(timeout))
+}
+
+/// Connects to the first of `addrs` that answers, in order, each within its
+/// [`connect_budget`]; a refusal or a timeout moves on to the next. Fails with the last
+/// address's failure (`None` when there was no address).
+async fn connect_first<T, F, Fut>(
+    addrs: &[SocketAddr],
+    timeout: Duration,
+    mut connect: F,
+) -> Result<(T, SocketAddr), Option<ErrorKind>>
+where
+    F: FnMut(SocketAddr) -> Fut,
+    Fut: std::future::Future<Output = std::io::Result<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    let mut last_err = None;
+    for (i, &addr) in addrs.iter().enumerate() {
+        let time_left = deadline.saturating_duration_since(Instant::now());
+        let budget = connect_budget(time_left, addrs.len() - i, timeout);
+        match tokio::time::timeout(budget, connect(addr)).await {
+            Ok(Ok(stream)) => return Ok((stream, addr)),
+            Ok(Err(source)) => {
+                tracing::debug!(%addr, "connect failed: {source}");
+                last_err = Some(ErrorKind::ConnectFailed {
+                    addr: addr.to_string(),
+                    source,
+                });
+            }
+            Err(_) => {
+                tracing::debug!(%addr, "no answer within {budget:?}");
+                last_err = Some(ErrorKind::ConnectTimeout {
+                    addr: addr.to_string(),
+                    after: budget,
+                });
+            }
+        }
+    }
+    Err(last_err)
+}
+
 /// The next unit off the control connection. Cancel-safe: bytes read stay in `framer`.
 async fn next_incoming(stream: &mut Conn, framer: &mut Framer) -> Result<Incoming, ErrorKind> {
     let protocol = |e: super::message::FramingError| ErrorKind::Protocol(e.to_string());
@@ -1666,6 +1698,65 @@ mod tests {
         // An IPv4 peer seen through a dual-stack socket.
         assert!(datagram_from_server(ip("::ffff:192.168.1.20"), None, peer));
         assert!(!datagram_from_server(ip("::ffff:192.168.1.66"), None, peer));
+    }
+
+    #[test]
+    fn connect_budget_shares_the_time_left() {
+        let s = Duration::from_secs;
+        let ms = Duration::from_millis;
+        assert_eq!(connect_budget(s(10), 1, s(10)), s(10));
+        assert_eq!(connect_budget(s(10), 2, s(10)), s(5));
+        assert_eq!(connect_budget(s(10), 8, s(10)), ms(1250));
+        // Never less than a second, however many addresses are left or how little time.
+        assert_eq!(connect_budget(s(2), 4, s(10)), s(1));
+        assert_eq!(connect_budget(Duration::ZERO, 3, s(10)), s(1));
+        // Unless the whole timeout is shorter.
+        assert_eq!(connect_budget(ms(300), 1, ms(300)), ms(300));
+        assert_eq!(connect_budget(Duration::ZERO, 2, ms(300)), ms(300));
+        assert_eq!(connect_budget(s(10), 0, s(10)), s(10));
+    }
+
+    /// A connector for [`connect_first`]: port 1 never answers (its packets are dropped),
+    /// port 2 refuses, any other port connects.
+    async fn fake_connect(addr: SocketAddr) -> std::io::Result<u16> {
+        match addr.port() {
+            1 => std::future::pending().await,
+            2 => Err(std::io::ErrorKind::ConnectionRefused.into()),
+            port => Ok(port),
+        }
+    }
+
+    #[test]
+    fn a_silent_address_does_not_use_up_the_others_time() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let addr = |s: &str| s.parse::<SocketAddr>().unwrap();
+            let timeout = Duration::from_millis(200);
+            // A dropped AAAA address first, then the working IPv4 one.
+            let (port, used) = connect_first(&[addr("[2001:db8::1]:1"), addr("10.0.0.5:554")], timeout, fake_connect)
+                .await
+                .unwrap();
+            assert_eq!((port, used), (554, addr("10.0.0.5:554")));
+            // All fail: the error is the last address's.
+            let err = connect_first(&[addr("[2001:db8::1]:1"), addr("10.0.0.5:2")], timeout, fake_connect)
+                .await
+                .unwrap_err();
+            assert!(
+                matches!(&err, Some(ErrorKind::ConnectFailed { addr, .. }) if addr == "10.0.0.5:2"),
+                "{err:?}"
+            );
+            let err = connect_first(&[addr("10.0.0.5:2"), addr("10.0.0.6:1")], timeout, fake_connect)
+                .await
+                .unwrap_err();
+            assert!(
+                matches!(&err, Some(ErrorKind::ConnectTimeout { addr, after }) if addr == "10.0.0.6:1" && *after == timeout),
+                "{err:?}"
+            );
+            assert!(connect_first(&[], timeout, fake_connect).await.unwrap_err().is_none());
+        });
     }
 
     /// Fault injection no real server produces on demand: answers nothing until the second
