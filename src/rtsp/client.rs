@@ -281,7 +281,7 @@ pub struct RtspSession {
 impl std::fmt::Debug for RtspSession {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RtspSession")
-            .field("url", &self.url.to_string())
+            .field("url", &self.url.redacted())
             .field("peer", &self.peer)
             .field("session", &self.session.as_ref().map(|s| &s.id))
             .finish_non_exhaustive()
@@ -325,7 +325,7 @@ impl RtspSession {
                 )
             })?;
         let _ = stream.set_nodelay(true);
-        tracing::debug!(%addr, url = %url, "connected");
+        tracing::debug!(%addr, url = %url.redacted(), "connected");
         let local_ip = stream
             .local_addr()
             .map(|a| a.ip())
@@ -478,7 +478,7 @@ impl RtspSession {
                 } else {
                     Transport::Udp
                 };
-                tracing::info!(url = %self.url, "the server refused {first} (461); trying {other}");
+                tracing::info!(url = %self.url.redacted(), "the server refused {first} (461); trying {other}");
                 self.setup_with(stream, other).await
             }
             result => result,
@@ -859,12 +859,12 @@ impl RtspSession {
             None => {
                 match self.udp_lossy_switch {
                     Some(fraction) => tracing::info!(
-                        url = %self.url,
+                        url = %self.url.redacted(),
                         "UDP lost {:.1} % of packets, steadily; switching to TCP",
                         fraction * 100.0
                     ),
                     None => tracing::info!(
-                        url = %self.url,
+                        url = %self.url.redacted(),
                         "no UDP packet within {} s; switching to TCP",
                         UDP_FALLBACK_AFTER.as_secs()
                     ),
@@ -959,7 +959,7 @@ impl RtspSession {
         };
         record.status = Some(status);
         if !resp.status().is_success() {
-            tracing::warn!(status, method = %record.method, url = %self.url, "request refused");
+            tracing::warn!(status, method = %record.method, url = %self.url.redacted(), "request refused");
             // Some cameras list GET_PARAMETER but refuse it: fall back to OPTIONS.
             if record.method == "GET_PARAMETER" {
                 self.server_methods.retain(|m| m != "GET_PARAMETER");
@@ -1024,7 +1024,7 @@ impl RtspSession {
                     let request = self.build_request(&method, url, extra.clone(), &mut attempt);
                     let cseq = self.cseq;
                     let method_name = <&str>::from(&method).to_owned();
-                    tracing::debug!(method = %method_name, url = %url, cseq, "request");
+                    tracing::debug!(method = %method_name, url = %redact_url_text(url.as_str()), cseq, "request");
                     self.methods.push(MethodRecord {
                         method: method_name,
                         status: None,
@@ -1364,7 +1364,7 @@ impl Drop for RtspSession {
             &mut AttemptState::default(),
         );
         let bytes = serialize_request(&request);
-        let url = self.url.to_string();
+        let url = self.url.redacted();
         match std::mem::replace(&mut self.stream, Conn::Closed) {
             Conn::Plain(stream) => match stream.try_write(&bytes) {
                 Ok(n) if n == bytes.len() => tracing::debug!(%url, "TEARDOWN sent on drop"),
