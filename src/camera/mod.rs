@@ -515,7 +515,7 @@ impl CameraWorker {
             s.waiting_for_keyframe = false;
         }
         self.publish_state(None);
-        tracing::info!(camera = %self.spec.name, url = %url, "playing");
+        tracing::info!(camera = %self.spec.name, url = %url.redacted(), "playing");
 
         let stats = pipeline.decoder().stats().clone();
         let mut frames_seen = 0;
