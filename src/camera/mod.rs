@@ -704,6 +704,18 @@ mod tests {
     use crate::demo::{DemoOptions, DemoServer};
 
     /// Waits (at most 15 s) until `done` holds for the camera.
+    /// The camera of `spec` as a wall starts it, with nothing to repaint and no sound.
+    fn spawn(runtime: &tokio::runtime::Runtime, spec: CameraSpec) -> CameraHandle {
+        CameraHandle::spawn(
+            runtime.handle(),
+            1,
+            spec,
+            Duration::ZERO,
+            Arc::new(|| {}),
+            Arc::default(),
+        )
+    }
+
     fn wait_for(camera: &CameraHandle, what: &str, done: impl Fn(&CameraHandle) -> bool) {
         let deadline = Instant::now() + Duration::from_secs(15);
         while !done(camera) {
@@ -735,14 +747,7 @@ mod tests {
             sub_url: Some("rtsp://127.0.0.1:9/sub".into()),
             ..CameraSpec::default()
         };
-        let camera = CameraHandle::spawn(
-            runtime.handle(),
-            1,
-            spec,
-            Duration::ZERO,
-            Arc::new(|| {}),
-            Arc::default(),
-        );
+        let camera = spawn(&runtime, spec);
         wait_for(&camera, "the sub-stream to fail", |c| {
             c.status().last_error.is_some()
         });
@@ -783,14 +788,7 @@ mod tests {
             url: format!("rtsp://127.0.0.1:{port}/live"),
             ..CameraSpec::default()
         };
-        let camera = CameraHandle::spawn(
-            runtime.handle(),
-            1,
-            spec,
-            Duration::ZERO,
-            Arc::new(|| {}),
-            Arc::default(),
-        );
+        let camera = spawn(&runtime, spec);
         std::thread::sleep(Duration::from_millis(500));
         assert!(matches!(
             camera.status().state,
@@ -835,14 +833,7 @@ mod tests {
             secrets: Some(SharedSecrets(Arc::new(MemorySecrets::locked()))),
             ..CameraSpec::default()
         };
-        let camera = CameraHandle::spawn(
-            runtime.handle(),
-            1,
-            spec,
-            Duration::ZERO,
-            Arc::new(|| {}),
-            Arc::default(),
-        );
+        let camera = spawn(&runtime, spec);
         wait_for(&camera, "the keychain error", |c| {
             c.status().password_needed
         });
