@@ -692,7 +692,9 @@ fn classify(error: &RtspError) -> Failure {
         // An untrusted or changed certificate stays so until the user decides.
         (ErrorKind::Tls(TlsError::Handshake(_)), _) => Failure::Transient(message),
         (ErrorKind::Tls(_), _) => Failure::Permanent(message),
-        (ErrorKind::Status { .. }, _) => Failure::Refused(message),
+        (ErrorKind::Status { .. } | ErrorKind::Redirect { .. }, _) => Failure::Refused(message),
+        // A redirect to plain RTSP from RTSPS, or to nonsense: the user must look at it.
+        (ErrorKind::RedirectRefused(_), _) => Failure::Permanent(message),
         _ => Failure::Transient(message),
     }
 }
@@ -703,7 +705,6 @@ mod tests {
     use crate::credentials::MemorySecrets;
     use crate::demo::{DemoOptions, DemoServer};
 
-    /// Waits (at most 15 s) until `done` holds for the camera.
     /// The camera of `spec` as a wall starts it, with nothing to repaint and no sound.
     fn spawn(runtime: &tokio::runtime::Runtime, spec: CameraSpec) -> CameraHandle {
         CameraHandle::spawn(
@@ -716,6 +717,7 @@ mod tests {
         )
     }
 
+    /// Waits (at most 15 s) until `done` holds for the camera.
     fn wait_for(camera: &CameraHandle, what: &str, done: impl Fn(&CameraHandle) -> bool) {
         let deadline = Instant::now() + Duration::from_secs(15);
         while !done(camera) {

@@ -61,6 +61,29 @@ impl std::fmt::Display for Transport {
     }
 }
 
+/// Redirects followed for one OPTIONS or DESCRIBE.
+const MAX_REDIRECTS: usize = 3;
+
+/// Where a redirect from `current` to `location` (absolute, or relative to `current`) leads,
+/// and whether it stays on the same host and port (credentials may go along). Refused: a URL
+/// that is not a camera URL, and `rtsps://` to plain `rtsp://`.
+fn redirect_target(current: &CameraUrl, location: &str) -> Result<(CameraUrl, bool), String> {
+    let joined = current
+        .url()
+        .join(location)
+        .map_err(|e| format!("the server redirects to an invalid URL: {e}"))?;
+    let target = CameraUrl::parse(joined.as_str())
+        .map_err(|e| format!("the server redirects to an unusable URL: {e}"))?;
+    if current.is_tls() && !target.is_tls() {
+        return Err(format!(
+            "the server redirects this rtsps:// camera to {}, without TLS: not followed",
+            target.redacted()
+        ));
+    }
+    let same_host = target.host() == current.host() && target.port() == current.port();
+    Ok((target, same_host))
+}
+
 #[derive(Debug, Clone)]
 pub struct ClientOptions {
     pub transport: Transport,
@@ -425,10 +448,21 @@ impl RtspSession {
 
     /// OPTIONS: learns which methods the server supports (for the keepalive choice).
     pub async fn options(&mut self) -> Result<(), RtspError> {
-        let url = self.url.url().clone();
-        let resp = self
-            .request(Step::Options, Method::Options, &url, Vec::new())
-            .await?;
+        let mut hops = 0;
+        let resp = loop {
+            let url = self.url.url().clone();
+            match self
+                .request(Step::Options, Method::Options, &url, Vec::new())
+                .await
+            {
+                Err(e) if hops < MAX_REDIRECTS && e.redirect_location().is_some() => {
+                    hops += 1;
+                    let location = e.redirect_location().unwrap_or_default().to_owned();
+                    self.follow_redirect(Step::Options, &location).await?;
+                }
+                other => break other?,
+            }
+        };
         if let Some(public) = resp.header(&headers::PUBLIC) {
             self.server_methods = public
                 .as_str()
@@ -439,17 +473,59 @@ impl RtspSession {
         Ok(())
     }
 
-    /// DESCRIBE: fetches and parses the SDP.
+    /// Moves this session, which has not been set up yet, to where a redirect points
+    /// (`location`, absolute or relative to the current URL): a new connection, the same
+    /// options, and the requests so far kept in [`Self::methods`]. Credentials go along only
+    /// to the same host and port, and an `rtsps://` camera is never redirected to plain
+    /// `rtsp://` (the password would cross the network in clear).
+    async fn follow_redirect(&mut self, step: Step, location: &str) -> Result<(), RtspError> {
+        let (target, same_host) = redirect_target(&self.url, location)
+            .map_err(|why| RtspError::new(step, ErrorKind::RedirectRefused(why)))?;
+        let mut opts = self.opts.clone();
+        if same_host {
+            opts.credentials = opts
+                .credentials
+                .or_else(|| self.url.credentials_in_url().cloned());
+        } else {
+            opts.credentials = None;
+            opts.tls.pinned = None;
+        }
+        tracing::info!(
+            from = %self.url.redacted(),
+            to = %target.redacted(),
+            "the server redirects; following"
+        );
+        let mut next = RtspSession::connect(&target, opts).await?;
+        let mut methods = std::mem::take(&mut self.methods);
+        methods.append(&mut next.methods);
+        next.methods = methods;
+        *self = next;
+        Ok(())
+    }
+
+    /// DESCRIBE: fetches and parses the SDP, following redirects.
     pub async fn describe(&mut self) -> Result<&Presentation, RtspError> {
+        let mut hops = 0;
+        let resp = loop {
+            let url = self.url.url().clone();
+            match self
+                .request(
+                    Step::Describe,
+                    Method::Describe,
+                    &url,
+                    vec![(headers::ACCEPT, "application/sdp".into())],
+                )
+                .await
+            {
+                Err(e) if hops < MAX_REDIRECTS && e.redirect_location().is_some() => {
+                    hops += 1;
+                    let location = e.redirect_location().unwrap_or_default().to_owned();
+                    self.follow_redirect(Step::Describe, &location).await?;
+                }
+                other => break other?,
+            }
+        };
         let url = self.url.url().clone();
-        let resp = self
-            .request(
-                Step::Describe,
-                Method::Describe,
-                &url,
-                vec![(headers::ACCEPT, "application/sdp".into())],
-            )
-            .await?;
         let base = base_url_of(
             &url,
             resp.header(&headers::CONTENT_BASE).map(|v| v.as_str()),
@@ -1089,6 +1165,17 @@ impl RtspSession {
                         };
                         return Err(RtspError::new(step, ErrorKind::Status { status, reason }));
                     }
+                }
+            }
+            if matches!(status, 301 | 302 | 303 | 307) {
+                if let Some(location) = resp.header(&headers::LOCATION) {
+                    return Err(RtspError::new(
+                        step,
+                        ErrorKind::Redirect {
+                            status,
+                            location: location.as_str().trim().to_owned(),
+                        },
+                    ));
                 }
             }
             if !resp.status().is_success() {
@@ -1822,6 +1909,143 @@ mod tests {
                 .await
                 .expect("the fake server ends")
                 .unwrap();
+        });
+    }
+
+    #[test]
+    fn redirect_targets_resolve_and_never_drop_tls() {
+        let current = CameraUrl::parse("rtsps://cam.example:322/live?ch=1").unwrap();
+        let (target, same) = redirect_target(&current, "/moved").unwrap();
+        assert_eq!(target.url().as_str(), "rtsps://cam.example:322/moved");
+        assert!(same);
+        let (target, same) = redirect_target(&current, "rtsps://other.example/live").unwrap();
+        assert_eq!(target.host(), "other.example");
+        assert!(!same);
+        let err = redirect_target(&current, "rtsp://cam.example/live").unwrap_err();
+        assert!(err.contains("without TLS"), "{err}");
+        assert!(redirect_target(&current, "http://cam.example/").is_err());
+        let plain = CameraUrl::parse("rtsp://10.0.0.5/live").unwrap();
+        assert!(redirect_target(&plain, "rtsps://10.0.0.5/live").is_ok());
+    }
+
+    /// A fake camera that answers DESCRIBEs on one connection, in turn, with `answers`
+    /// (`{cseq}` is replaced), and returns what it was sent. Fault injection: redirects on
+    /// demand, which the real servers here cannot send.
+    async fn answering(listener: &tokio::net::TcpListener, answers: Vec<String>) -> Vec<String> {
+        let (mut socket, _) = listener.accept().await.unwrap();
+        let mut requests = Vec::new();
+        for answer in answers {
+            let request = read_messages(&mut socket, 1).await;
+            let cseq = request
+                .lines()
+                .find_map(|l| l.strip_prefix("CSeq: "))
+                .unwrap()
+                .to_owned();
+            socket
+                .write_all(answer.replace("{cseq}", &cseq).as_bytes())
+                .await
+                .unwrap();
+            requests.push(request);
+        }
+        requests
+    }
+
+    fn sdp_answer() -> String {
+        let sdp = "v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=x\r\nt=0 0\r\n\
+                   m=video 0 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\na=control:track1\r\n";
+        format!(
+            "RTSP/1.0 200 OK\r\nCSeq: {{cseq}}\r\nContent-Type: application/sdp\r\n\
+             Content-Length: {}\r\n\r\n{sdp}",
+            sdp.len()
+        )
+    }
+
+    fn redirected_options(url: &str) -> (CameraUrl, ClientOptions) {
+        let opts = ClientOptions {
+            timeout: Duration::from_secs(5),
+            credentials: Some(Credentials {
+                username: "admin".into(),
+                password: "secret".into(),
+            }),
+            ..Default::default()
+        };
+        (CameraUrl::parse(url).unwrap(), opts)
+    }
+
+    /// DESCRIBE answered 302 with a relative Location: the client connects again, to the same
+    /// host, asks for the new path, answers its Basic challenge with the same credentials,
+    /// and keeps every request in its record.
+    #[test]
+    fn a_describe_redirect_is_followed_with_the_credentials_on_the_same_host() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let port = listener.local_addr().unwrap().port();
+            let server = tokio::spawn(async move {
+                let redirect = "RTSP/1.0 302 Moved\r\nCSeq: {cseq}\r\nLocation: /moved\r\n\r\n";
+                let first = answering(&listener, vec![redirect.into()]).await;
+                // A new connection: a challenge, then the stream.
+                let challenge = "RTSP/1.0 401 Unauthorized\r\nCSeq: {cseq}\r\n\
+                                 WWW-Authenticate: Basic realm=\"cam\"\r\n\r\n";
+                let second = answering(&listener, vec![challenge.into(), sdp_answer()]).await;
+                (first, second)
+            });
+            let (url, opts) = redirected_options(&format!("rtsp://127.0.0.1:{port}/old"));
+            let mut session = RtspSession::connect(&url, opts).await.unwrap();
+            let streams = session.describe().await.unwrap().streams.len();
+            assert_eq!(streams, 1);
+            let (first, second) = server.await.unwrap();
+            assert!(
+                first[0].starts_with("DESCRIBE rtsp://127.0.0.1:"),
+                "{first:?}"
+            );
+            assert!(
+                second[0].starts_with(&format!("DESCRIBE rtsp://127.0.0.1:{port}/moved ")),
+                "{second:?}"
+            );
+            assert!(second[1].contains("Authorization: Basic "), "{second:?}");
+            assert_eq!(session.url().url().path(), "/moved");
+            let methods: Vec<_> = session
+                .methods()
+                .iter()
+                .map(|m| format!("{} {}", m.method, m.status.unwrap_or(0)))
+                .collect();
+            assert_eq!(methods, ["DESCRIBE 302", "DESCRIBE 401", "DESCRIBE 200"]);
+        });
+    }
+
+    /// A redirect to another server: the password stays behind, so that server's challenge
+    /// fails with 401 and it is never sent an Authorization header.
+    #[test]
+    fn a_redirect_to_another_host_does_not_take_the_password_along() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let other = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let other_port = other.local_addr().unwrap().port();
+            let challenge = "RTSP/1.0 401 Unauthorized\r\nCSeq: {cseq}\r\n\
+                             WWW-Authenticate: Basic realm=\"other\"\r\n\r\n";
+            let other =
+                tokio::spawn(async move { answering(&other, vec![challenge.into()]).await });
+            let first = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let port = first.local_addr().unwrap().port();
+            let location = format!("rtsp://127.0.0.1:{other_port}/x");
+            let redirect = format!(
+                "RTSP/1.0 301 Moved Permanently\r\nCSeq: {{cseq}}\r\nLocation: {location}\r\n\r\n"
+            );
+            tokio::spawn(async move { answering(&first, vec![redirect]).await });
+            let (url, opts) = redirected_options(&format!("rtsp://127.0.0.1:{port}/old"));
+            let mut session = RtspSession::connect(&url, opts).await.unwrap();
+            let err = session.describe().await.map(|_| ()).unwrap_err();
+            assert_eq!(err.status(), Some(401), "{err}");
+            let seen = other.await.unwrap();
+            assert_eq!(seen.len(), 1);
+            assert!(!seen[0].contains("Authorization"), "{seen:?}");
         });
     }
 }

@@ -76,6 +76,15 @@ pub enum ErrorKind {
     },
     #[error("server answered {status} {reason}{}", hint_for(*.status))]
     Status { status: u16, reason: String },
+    /// 301/302/303/307 with a `Location`: followed on OPTIONS and DESCRIBE (a few hops at
+    /// most); anywhere else, or once too often, it ends the session.
+    #[error(
+        "server answered {status}: the stream moved to {}",
+        super::url::redact_url_text(.location)
+    )]
+    Redirect { status: u16, location: String },
+    #[error("{0}")]
+    RedirectRefused(String),
     #[error("no response within {} s", .0.as_secs_f32())]
     ResponseTimeout(Duration),
     #[error("no data for {} s", .0.as_secs_f32())]
@@ -123,7 +132,15 @@ impl RtspError {
     /// The RTSP status code the server answered with, if this error is one.
     pub fn status(&self) -> Option<u16> {
         match self.kind {
-            ErrorKind::Status { status, .. } => Some(status),
+            ErrorKind::Status { status, .. } | ErrorKind::Redirect { status, .. } => Some(status),
+            _ => None,
+        }
+    }
+
+    /// Where the server redirects to, if this error is a redirect.
+    pub fn redirect_location(&self) -> Option<&str> {
+        match &self.kind {
+            ErrorKind::Redirect { location, .. } => Some(location),
             _ => None,
         }
     }
