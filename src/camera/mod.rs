@@ -252,6 +252,11 @@ impl CameraHandle {
     /// Play, pause or stop this camera (PLAY, PAUSE, TEARDOWN on the wire). Does not wait.
     pub fn set_intent(&self, intent: Intent) {
         self.control.send_replace(intent);
+        // Shown at once, also while the camera connects or waits to retry (when its task
+        // has no session to act on yet); the task corrects it if the camera refuses.
+        if let Ok(mut status) = self.status.lock() {
+            status.intent = intent;
+        }
     }
 
     /// What the camera is asked to do: the user's last request, unless the camera refused it
@@ -657,7 +662,9 @@ impl CameraWorker {
         }
     }
 
-    fn publish_state(&self, error: Option<String>) {
+    fn publish_state(&mut self, error: Option<String>) {
+        // The intent as last asked (a Pause during connecting included), refusals applied.
+        self.controls.set_intent(*self.control.borrow());
         if let Ok(mut s) = self.status.lock() {
             s.state = self.machine.state().clone();
             s.intent = self.controls.intent();
@@ -796,6 +803,9 @@ mod tests {
             camera.status().state,
             ConnectionState::Connecting { .. }
         ));
+        // Pause while connecting shows at once (Space twice would otherwise pause twice).
+        camera.set_intent(Intent::Pause);
+        assert_eq!(camera.intent(), Intent::Pause);
         let asked = Instant::now();
         camera.set_intent(Intent::Stop);
         wait_for(&camera, "stopped", |c| {
@@ -809,9 +819,13 @@ mod tests {
 
         // Play again: the attempt times out (5 s), and Stop during the wait to retry.
         camera.set_intent(Intent::Play);
+        std::thread::sleep(Duration::from_millis(200));
+        camera.set_intent(Intent::Pause);
         wait_for(&camera, "the wait to retry", |c| {
             matches!(c.status().state, ConnectionState::Reconnecting { .. })
         });
+        // The failed attempt's report keeps the Pause asked for while it ran.
+        assert_eq!(camera.intent(), Intent::Pause);
         let asked = Instant::now();
         camera.set_intent(Intent::Stop);
         wait_for(&camera, "stopped", |c| {
