@@ -448,21 +448,9 @@ impl RtspSession {
 
     /// OPTIONS: learns which methods the server supports (for the keepalive choice).
     pub async fn options(&mut self) -> Result<(), RtspError> {
-        let mut hops = 0;
-        let resp = loop {
-            let url = self.url.url().clone();
-            match self
-                .request(Step::Options, Method::Options, &url, Vec::new())
-                .await
-            {
-                Err(e) if hops < MAX_REDIRECTS && e.redirect_location().is_some() => {
-                    hops += 1;
-                    let location = e.redirect_location().unwrap_or_default().to_owned();
-                    self.follow_redirect(Step::Options, &location).await?;
-                }
-                other => break other?,
-            }
-        };
+        let resp = self
+            .request_following_redirects(Step::Options, Method::Options, Vec::new())
+            .await?;
         if let Some(public) = resp.header(&headers::PUBLIC) {
             self.server_methods = public
                 .as_str()
@@ -471,6 +459,31 @@ impl RtspSession {
                 .collect();
         }
         Ok(())
+    }
+
+    /// `method` on the session's URL; a redirect (at most [`MAX_REDIRECTS`] in a row) moves
+    /// the session to where it points and asks there again.
+    async fn request_following_redirects(
+        &mut self,
+        step: Step,
+        method: Method,
+        extra: Vec<(HeaderName, String)>,
+    ) -> Result<Response<Vec<u8>>, RtspError> {
+        let mut hops = 0;
+        loop {
+            let url = self.url.url().clone();
+            match self
+                .request(step, method.clone(), &url, extra.clone())
+                .await
+            {
+                Err(e) if hops < MAX_REDIRECTS && e.redirect_location().is_some() => {
+                    hops += 1;
+                    let location = e.redirect_location().unwrap_or_default().to_owned();
+                    self.follow_redirect(step, &location).await?;
+                }
+                other => return other,
+            }
+        }
     }
 
     /// Moves this session, which has not been set up yet, to where a redirect points
@@ -505,26 +518,13 @@ impl RtspSession {
 
     /// DESCRIBE: fetches and parses the SDP, following redirects.
     pub async fn describe(&mut self) -> Result<&Presentation, RtspError> {
-        let mut hops = 0;
-        let resp = loop {
-            let url = self.url.url().clone();
-            match self
-                .request(
-                    Step::Describe,
-                    Method::Describe,
-                    &url,
-                    vec![(headers::ACCEPT, "application/sdp".into())],
-                )
-                .await
-            {
-                Err(e) if hops < MAX_REDIRECTS && e.redirect_location().is_some() => {
-                    hops += 1;
-                    let location = e.redirect_location().unwrap_or_default().to_owned();
-                    self.follow_redirect(Step::Describe, &location).await?;
-                }
-                other => break other?,
-            }
-        };
+        let resp = self
+            .request_following_redirects(
+                Step::Describe,
+                Method::Describe,
+                vec![(headers::ACCEPT, "application/sdp".into())],
+            )
+            .await?;
         let url = self.url.url().clone();
         let base = base_url_of(
             &url,
@@ -1569,11 +1569,7 @@ mod tests {
 
     #[test]
     fn udp_ports_are_an_even_odd_pair() {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async {
+        block_on(async {
             let (rtp, rtcp) = bind_udp_pair(IpAddr::from([127, 0, 0, 1])).unwrap();
             let a = rtp.local_addr().unwrap().port();
             let b = rtcp.local_addr().unwrap().port();
@@ -1586,6 +1582,31 @@ mod tests {
     /// number, one payload byte.
     fn rtp_packet(seq: u8) -> Vec<u8> {
         vec![0x80, 96, 0, seq, 0, 0, 0, 0, 0, 0, 0, 1, 0xab]
+    }
+
+    /// Runs a test's async body on a runtime of its own (one thread, timers and I/O on).
+    fn block_on<F: std::future::Future>(body: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(body)
+    }
+
+    /// A listener on a free loopback port, for a fake server, and the port.
+    async fn fake_server() -> (tokio::net::TcpListener, u16) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        (listener, port)
+    }
+
+    /// The CSeq of the first request in `request` (what a fake server echoes).
+    fn cseq_of(request: &str) -> String {
+        request
+            .lines()
+            .find_map(|l| l.strip_prefix("CSeq: "))
+            .unwrap()
+            .to_owned()
     }
 
     /// Reads what the client writes until `count` messages (header blocks) have come.
@@ -1633,13 +1654,8 @@ mod tests {
 
     #[test]
     fn a_request_from_the_server_is_answered_between_packets() {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            let port = listener.local_addr().unwrap().port();
+        block_on(async {
+            let (listener, port) = fake_server().await;
             let server = tokio::spawn(async move {
                 let (mut socket, _) = listener.accept().await.unwrap();
                 let mut out = interleaved_frame(0, &rtp_packet(1)).unwrap();
@@ -1675,21 +1691,12 @@ mod tests {
 
     #[test]
     fn requests_from_the_server_are_answered_while_awaiting_a_response() {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            let port = listener.local_addr().unwrap().port();
+        block_on(async {
+            let (listener, port) = fake_server().await;
             let server = tokio::spawn(async move {
                 let (mut socket, _) = listener.accept().await.unwrap();
                 let request = read_messages(&mut socket, 1).await;
-                let cseq = request
-                    .lines()
-                    .find_map(|l| l.strip_prefix("CSeq: "))
-                    .unwrap()
-                    .to_owned();
+                let cseq = cseq_of(&request);
                 let out = format!(
                     "SET_PARAMETER rtsp://127.0.0.1/cam RTSP/1.0\r\nCSeq: 3\r\nContent-Length: 0\r\n\r\n\
                      GET_PARAMETER * RTSP/1.0\r\nCSeq: 4\r\n\r\n\
@@ -1815,50 +1822,53 @@ mod tests {
 
     #[test]
     fn a_silent_address_does_not_use_up_the_others_time() {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async {
+        block_on(async {
             let addr = |s: &str| s.parse::<SocketAddr>().unwrap();
             let timeout = Duration::from_millis(200);
             // A dropped AAAA address first, then the working IPv4 one.
-            let (port, used) = connect_first(&[addr("[2001:db8::1]:1"), addr("10.0.0.5:554")], timeout, fake_connect)
-                .await
-                .unwrap();
+            let (port, used) = connect_first(
+                &[addr("[2001:db8::1]:1"), addr("10.0.0.5:554")],
+                timeout,
+                fake_connect,
+            )
+            .await
+            .unwrap();
             assert_eq!((port, used), (554, addr("10.0.0.5:554")));
             // All fail: the error is the last address's.
-            let err = connect_first(&[addr("[2001:db8::1]:1"), addr("10.0.0.5:2")], timeout, fake_connect)
-                .await
-                .unwrap_err();
+            let err = connect_first(
+                &[addr("[2001:db8::1]:1"), addr("10.0.0.5:2")],
+                timeout,
+                fake_connect,
+            )
+            .await
+            .unwrap_err();
             assert!(
                 matches!(&err, Some(ErrorKind::ConnectFailed { addr, .. }) if addr == "10.0.0.5:2"),
                 "{err:?}"
             );
-            let err = connect_first(&[addr("10.0.0.5:2"), addr("10.0.0.6:1")], timeout, fake_connect)
-                .await
-                .unwrap_err();
+            let err = connect_first(
+                &[addr("10.0.0.5:2"), addr("10.0.0.6:1")],
+                timeout,
+                fake_connect,
+            )
+            .await
+            .unwrap_err();
             assert!(
                 matches!(&err, Some(ErrorKind::ConnectTimeout { addr, after }) if addr == "10.0.0.6:1" && *after == timeout),
                 "{err:?}"
             );
-            assert!(connect_first(&[], timeout, fake_connect).await.unwrap_err().is_none());
+            assert!(connect_first(&[], timeout, fake_connect)
+                .await
+                .unwrap_err()
+                .is_none());
         });
     }
 
     /// Fault injection no real server produces on demand: answers nothing until the second
     /// request, then answers both, the late one first.
     async fn fake_server_answering_the_first_request_late(listener: tokio::net::TcpListener) {
-        use tokio::io::AsyncReadExt as _;
         let (mut socket, _) = listener.accept().await.unwrap();
-        let mut seen = Vec::new();
-        let mut buf = [0u8; 4096];
-        while seen.windows(4).filter(|w| w == b"\r\n\r\n").count() < 2 {
-            let n = socket.read(&mut buf).await.unwrap();
-            assert!(n > 0, "the client hung up before asking again");
-            seen.extend_from_slice(&buf[..n]);
-        }
-        let text = String::from_utf8_lossy(&seen).into_owned();
+        let text = read_messages(&mut socket, 2).await;
         let cseqs: Vec<&str> = text
             .lines()
             .filter_map(|l| l.strip_prefix("CSeq: "))
@@ -1870,18 +1880,14 @@ mod tests {
             socket.write_all(answer.as_bytes()).await.unwrap();
         }
         // Keep the connection open until the client is done.
-        let _ = socket.read(&mut buf).await;
+        use tokio::io::AsyncReadExt as _;
+        let _ = socket.read(&mut [0u8; 64]).await;
     }
 
     #[test]
     fn a_request_that_timed_out_is_sent_again_and_its_late_answer_recorded() {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            let port = listener.local_addr().unwrap().port();
+        block_on(async {
+            let (listener, port) = fake_server().await;
             let server = tokio::spawn(fake_server_answering_the_first_request_late(listener));
             let url = CameraUrl::parse(&format!("rtsp://127.0.0.1:{port}/cam")).unwrap();
             let opts = ClientOptions {
@@ -1936,11 +1942,7 @@ mod tests {
         let mut requests = Vec::new();
         for answer in answers {
             let request = read_messages(&mut socket, 1).await;
-            let cseq = request
-                .lines()
-                .find_map(|l| l.strip_prefix("CSeq: "))
-                .unwrap()
-                .to_owned();
+            let cseq = cseq_of(&request);
             socket
                 .write_all(answer.replace("{cseq}", &cseq).as_bytes())
                 .await
@@ -1977,13 +1979,8 @@ mod tests {
     /// and keeps every request in its record.
     #[test]
     fn a_describe_redirect_is_followed_with_the_credentials_on_the_same_host() {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            let port = listener.local_addr().unwrap().port();
+        block_on(async {
+            let (listener, port) = fake_server().await;
             let server = tokio::spawn(async move {
                 let redirect = "RTSP/1.0 302 Moved\r\nCSeq: {cseq}\r\nLocation: /moved\r\n\r\n";
                 let first = answering(&listener, vec![redirect.into()]).await;
@@ -2021,19 +2018,13 @@ mod tests {
     /// fails with 401 and it is never sent an Authorization header.
     #[test]
     fn a_redirect_to_another_host_does_not_take_the_password_along() {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async {
-            let other = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            let other_port = other.local_addr().unwrap().port();
+        block_on(async {
+            let (other, other_port) = fake_server().await;
             let challenge = "RTSP/1.0 401 Unauthorized\r\nCSeq: {cseq}\r\n\
                              WWW-Authenticate: Basic realm=\"other\"\r\n\r\n";
             let other =
                 tokio::spawn(async move { answering(&other, vec![challenge.into()]).await });
-            let first = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            let port = first.local_addr().unwrap().port();
+            let (first, port) = fake_server().await;
             let location = format!("rtsp://127.0.0.1:{other_port}/x");
             let redirect = format!(
                 "RTSP/1.0 301 Moved Permanently\r\nCSeq: {{cseq}}\r\nLocation: {location}\r\n\r\n"
