@@ -11,6 +11,9 @@ type Waker = Box<dyn Fn() + Send + Sync>;
 struct Inner {
     frame: Option<Arc<VideoFrame>>,
     generation: u64,
+    /// Threads in `wait_newer`: without one, `publish` skips the condvar, whose notify is a
+    /// system call even when nobody waits (the app and the bench never wait; tests do).
+    waiters: usize,
 }
 
 /// Holds the newest frame. The decode thread publishes; readers take an `Arc` and never block
@@ -33,11 +36,17 @@ impl std::fmt::Debug for FrameSlot {
 impl FrameSlot {
     /// Replaces the frame and wakes whoever waits (e.g. asks the UI to repaint).
     pub fn publish(&self, frame: Arc<VideoFrame>) {
-        if let Ok(mut inner) = self.inner.lock() {
-            inner.frame = Some(frame);
-            inner.generation += 1;
+        let waiting = match self.inner.lock() {
+            Ok(mut inner) => {
+                inner.frame = Some(frame);
+                inner.generation += 1;
+                inner.waiters > 0
+            }
+            Err(_) => false,
+        };
+        if waiting {
+            self.changed.notify_all();
         }
-        self.changed.notify_all();
         if let Ok(waker) = self.waker.lock() {
             if let Some(w) = waker.as_ref() {
                 w();
@@ -60,11 +69,13 @@ impl FrameSlot {
     /// Blocks until a frame newer than `generation` arrives or `timeout` passes. Not for the
     /// UI thread.
     pub fn wait_newer(&self, generation: u64, timeout: Duration) -> Option<(Arc<VideoFrame>, u64)> {
-        let guard = self.inner.lock().ok()?;
-        let (guard, _) = self
+        let mut guard = self.inner.lock().ok()?;
+        guard.waiters += 1;
+        let (mut guard, _) = self
             .changed
             .wait_timeout_while(guard, timeout, |i| i.generation <= generation)
             .ok()?;
+        guard.waiters -= 1;
         if guard.generation <= generation {
             return None;
         }
@@ -121,9 +132,19 @@ mod tests {
             w.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         });
         let s = slot.clone();
-        let t = std::thread::spawn(move || s.publish(frame(9)));
+        // Published while the main thread waits: the waiter must be woken, not time out.
+        let t = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(100));
+            s.publish(frame(9))
+        });
+        let started = Instant::now();
         let (f, g) = slot.wait_newer(0, Duration::from_secs(5)).unwrap();
+        let waited = started.elapsed();
         t.join().unwrap();
+        assert!(
+            waited < Duration::from_secs(2),
+            "woken only by the timeout: {waited:?}"
+        );
         assert_eq!((f.ts_in_90khz, g), (9, 1));
         assert_eq!(woken.load(std::sync::atomic::Ordering::SeqCst), 1);
         assert!(slot.wait_newer(1, Duration::from_millis(20)).is_none());
