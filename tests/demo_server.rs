@@ -45,3 +45,47 @@ fn unknown_camera_is_404() {
     assert_eq!(run.json()["error"]["status"], 404);
     assert_eq!(run.json()["error"]["step"], "DESCRIBE");
 }
+
+/// The demo server frames its control connection like the client does: a stray line ending
+/// before a request is skipped, and a client that sends only junk is hung up on once the junk
+/// passes the framer's cap (before, it read and dropped junk for as long as it came).
+#[test]
+fn stray_bytes_are_skipped_and_endless_junk_is_hung_up_on() {
+    use std::io::{ErrorKind, Read, Write};
+    use std::net::TcpStream;
+    use std::time::Duration;
+
+    let _serial = serial();
+    let server = DemoServerProcess::start(&["--cameras", "1"]);
+
+    let mut polite = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    polite
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let request = format!(
+        "\r\n\0\r\nOPTIONS {} RTSP/1.0\r\nCSeq: 3\r\n\r\n",
+        server.url(1)
+    );
+    polite.write_all(request.as_bytes()).unwrap();
+    let mut answer = [0u8; 512];
+    let n = polite.read(&mut answer).unwrap();
+    let answer = String::from_utf8_lossy(&answer[..n]);
+    assert!(answer.starts_with("RTSP/1.0 200 OK\r\n"), "{answer}");
+    assert!(answer.contains("CSeq: 3\r\n"), "{answer}");
+
+    // Letters (a request line without end) and NULs (skipped junk): both end the connection.
+    for junk_byte in [b'x', 0u8] {
+        let mut rude = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+        rude.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        // The server may hang up before all of it is written.
+        let _ = rude.write_all(&vec![junk_byte; 16 * 1024]);
+        let mut byte = [0u8; 1];
+        match rude.read(&mut byte) {
+            Ok(0) => {}
+            Err(e) if matches!(e.kind(), ErrorKind::ConnectionReset | ErrorKind::BrokenPipe) => {}
+            other => {
+                panic!("the server kept a connection that sent only {junk_byte:#x} open: {other:?}")
+            }
+        }
+    }
+}

@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine as _;
-use bytes::{Buf as _, BytesMut};
 use rtsp_types::headers;
 use rtsp_types::{Method, Request, Response, StatusCode, Version};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
@@ -17,9 +16,7 @@ use tokio::task::JoinHandle;
 use super::digest::{self, DemoCredentials};
 use super::encoder::{CameraFeed, DemoCamera, EncodedFrame, EncoderError};
 use crate::rtp::h264::H264Packetizer;
-use crate::rtsp::message::{
-    interleaved_frame, parse_incoming, serialize_response, Incoming, Parsed,
-};
+use crate::rtsp::message::{interleaved_frame, serialize_response, Framer, Incoming};
 
 /// Deliberate misbehaviour, for tests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -177,7 +174,9 @@ struct Connection {
     stream: TcpStream,
     addr: SocketAddr,
     shared: Arc<Shared>,
-    read_buf: BytesMut,
+    /// What the client sent and was not yet parsed; junk beyond the framer's cap ends the
+    /// connection.
+    framer: Framer,
     session_id: String,
     /// Camera index and interleaved RTP channel after SETUP.
     setup: Option<(usize, u8)>,
@@ -200,7 +199,7 @@ impl Connection {
             stream,
             addr,
             shared,
-            read_buf: BytesMut::with_capacity(8192),
+            framer: Framer::new(),
             session_id: format!("{:016X}", rand::random::<u64>()),
             setup: None,
             packetizer: H264Packetizer::new(96, rand::random(), rand::random(), 1400),
@@ -228,27 +227,17 @@ impl Connection {
     async fn next_event(&mut self) -> std::io::Result<Event> {
         loop {
             // Requests already buffered come first.
-            match parse_incoming(&self.read_buf) {
-                Ok(Parsed::Message(Incoming::Request(r), used)) => {
-                    self.read_buf.advance(used);
-                    return Ok(Event::Request(r));
-                }
-                Ok(Parsed::Message(_, used)) => {
-                    // RTCP from the client or a stray response: nothing to do.
-                    self.read_buf.advance(used);
-                    continue;
-                }
-                Ok(Parsed::Skip(n)) => {
-                    self.read_buf.advance(n);
-                    continue;
-                }
-                Ok(Parsed::Incomplete) => {}
+            match self.framer.next_unit() {
+                Ok(Some(Incoming::Request(r))) => return Ok(Event::Request(r)),
+                // RTCP from the client or a stray response: nothing to do.
+                Ok(Some(_)) => continue,
+                Ok(None) => {}
                 Err(_) => return Ok(Event::Closed),
             }
             if let Some(frame) = self.next_backlog_frame() {
                 return Ok(Event::Frame(frame));
             }
-            let read = self.stream.read_buf(&mut self.read_buf);
+            let read = self.stream.read_buf(self.framer.read_buf());
             match &mut self.playing {
                 Some(playing) => {
                     tokio::select! {

@@ -16,6 +16,9 @@ pub const MAX_MESSAGE_LEN: usize = 1 << 20;
 /// Content-Length one short, NUL-terminated strings); a few KiB of it is no camera.
 pub const MAX_JUNK_LEN: usize = 4096;
 
+/// The longest status or request line taken (a request URI with a long token fits).
+pub const MAX_START_LINE_LEN: usize = 8192;
+
 /// One unit read off the control connection.
 #[derive(Debug)]
 pub enum Incoming {
@@ -70,6 +73,15 @@ pub fn parse_incoming(buf: &[u8]) -> Result<Parsed, FramingError> {
         Err(ParseError::Incomplete(_)) => {
             if buf.len() > MAX_MESSAGE_LEN + 4 {
                 Err(FramingError::TooLarge)
+            } else if buf.first() != Some(&b'$')
+                && buf.len() > MAX_START_LINE_LEN
+                && !buf[..MAX_START_LINE_LEN].contains(&b'\n')
+            {
+                // Letters without end: no status or request line is this long.
+                let shown = &buf[..buf.len().min(60)];
+                Err(FramingError::Garbage(
+                    String::from_utf8_lossy(shown).into_owned(),
+                ))
             } else {
                 Ok(Parsed::Incomplete)
             }
@@ -87,23 +99,42 @@ pub fn parse_incoming(buf: &[u8]) -> Result<Parsed, FramingError> {
     }
 }
 
-/// The offset (> 0) of the next plausible start of a message: `$` or `RTSP/`.
+/// How a message can start besides `$`: a response's status line, or a request line (a server
+/// sends OPTIONS, GET_PARAMETER or ANNOUNCE; a client any method). The space after a method
+/// keeps words inside junk from counting.
+const MESSAGE_STARTS: &[&[u8]] = &[
+    b"RTSP/",
+    b"OPTIONS ",
+    b"DESCRIBE ",
+    b"ANNOUNCE ",
+    b"SETUP ",
+    b"PLAY ",
+    b"PAUSE ",
+    b"TEARDOWN ",
+    b"GET_PARAMETER ",
+    b"SET_PARAMETER ",
+    b"REDIRECT ",
+    b"RECORD ",
+];
+
+/// The offset (> 0) of the next plausible start of a message: `$`, `RTSP/` or a method.
 fn find_resync_point(buf: &[u8]) -> Option<usize> {
     (1..buf.len()).find(|&i| {
         let rest = buf.get(i..).unwrap_or_default();
-        rest.first() == Some(&b'$') || rest.starts_with(b"RTSP/")
+        rest.first() == Some(&b'$') || MESSAGE_STARTS.iter().any(|s| rest.starts_with(s))
     })
 }
 
-/// The length of the longest proper suffix of `buf` that could still become `RTSP/` (a `$`
-/// anywhere past the start is a resync point already).
+/// The length of the longest proper suffix of `buf` that could still become the start of a
+/// message (a `$` anywhere past the start is a resync point already).
 fn resync_prefix_len(buf: &[u8]) -> usize {
-    (1..buf.len().min(5))
+    let longest = MESSAGE_STARTS.iter().map(|s| s.len()).max().unwrap_or(0);
+    (1..buf.len().min(longest))
         .rev()
         .find(|&k| {
-            b"RTSP/"
-                .get(..k)
-                .is_some_and(|prefix| buf.ends_with(prefix))
+            MESSAGE_STARTS
+                .iter()
+                .any(|s| s.len() > k && s.get(..k).is_some_and(|prefix| buf.ends_with(prefix)))
         })
         .unwrap_or(0)
 }
@@ -345,6 +376,29 @@ mod tests {
     }
 
     #[test]
+    fn a_request_after_junk_is_found() {
+        // A server's request to the client, or a client's to the demo server, after a NUL
+        // (which rtsp-types does not skip the way it skips a blank line).
+        let mut framer = Framer::new();
+        framer.push(b"\r\n\0\r\nGET_PARAM");
+        assert!(units(&mut framer).unwrap().is_empty());
+        framer.push(b"ETER rtsp://cam/ RTSP/1.0\r\nCSeq: 4\r\n\r\n");
+        let got = units(&mut framer).unwrap();
+        assert!(
+            matches!(&got[..], [Incoming::Request(r)] if r.method() == rtsp_types::Method::GetParameter),
+            "{got:?}"
+        );
+        // A word that only looks like a method is junk.
+        let mut framer = Framer::new();
+        framer.push(b"\0PLAYBACK\r\nOPTIONS * RTSP/1.0\r\nCSeq: 5\r\n\r\n");
+        let got = units(&mut framer).unwrap();
+        assert!(
+            matches!(&got[..], [Incoming::Request(r)] if r.method() == rtsp_types::Method::Options),
+            "{got:?}"
+        );
+    }
+
+    #[test]
     fn junk_beyond_the_cap_is_garbage() {
         // (Letters alone would not do: they could be the method of a long request line.)
         let mut framer = Framer::new();
@@ -364,6 +418,26 @@ mod tests {
             }
         }
         assert!(failed);
+    }
+
+    #[test]
+    fn a_line_without_end_is_garbage_long_before_the_message_cap() {
+        let mut framer = Framer::new();
+        framer.push(&[b'x'; MAX_START_LINE_LEN]);
+        assert!(matches!(framer.next_unit(), Ok(None)));
+        framer.push(b"x");
+        assert!(matches!(
+            framer.next_unit(),
+            Err(FramingError::Garbage(shown)) if shown.starts_with("xxx")
+        ));
+        // An interleaved frame is binary and may be 64 KiB without a line ending.
+        let mut framer = Framer::new();
+        framer.push(&[b'$', 0, 0xff, 0xff]);
+        framer.push(&[b'x'; 0xffff]);
+        assert!(matches!(
+            framer.next_unit(),
+            Ok(Some(Incoming::Data { channel: 0, payload })) if payload.len() == 0xffff
+        ));
     }
 
     #[test]
