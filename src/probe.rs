@@ -38,6 +38,10 @@ pub struct ProbeReport {
     pub codec: Option<String>,
     pub width: Option<u32>,
     pub height: Option<u32>,
+    /// The size the picture is shown at: `width` stretched by the stream's sample aspect
+    /// ratio (the same as `width` for square pixels).
+    pub display_width: Option<u32>,
+    pub display_height: Option<u32>,
     pub frames_decoded: u64,
     pub access_units: u64,
     /// Pictures not shown because they followed packet loss (held until the next IDR).
@@ -140,6 +144,8 @@ pub async fn run_probe(opts: ProbeOptions) -> ProbeReport {
         codec: None,
         width: None,
         height: None,
+        display_width: None,
+        display_height: None,
         frames_decoded: 0,
         access_units: 0,
         frames_held_back: 0,
@@ -333,6 +339,9 @@ async fn play_and_decode(
     if let (Some(frame), _) = slot.latest() {
         report.width = Some(frame.width);
         report.height = Some(frame.height);
+        let (display_width, display_height) = frame.display_size();
+        report.display_width = Some(display_width);
+        report.display_height = Some(display_height);
     }
     outcome
 }

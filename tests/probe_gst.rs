@@ -16,6 +16,7 @@ fn decodes_100_frames_of_720p_and_tears_down() {
     assert_eq!(json["codec"], "h264");
     assert_eq!(json["width"], 1280);
     assert_eq!(json["height"], 720);
+    assert_eq!(json["display_width"], 1280, "square pixels");
     assert!(json["frames_decoded"].as_u64().unwrap() >= 100, "{json}");
     assert_eq!(json["decode_errors"], 0);
     assert_eq!(json["transport"], "tcp");
@@ -46,6 +47,28 @@ fn decodes_1080p() {
         (Some(1920), Some(1080))
     );
     assert!(json["frames_decoded"].as_u64().unwrap() >= 100, "{json}");
+}
+
+/// An anamorphic camera (4:3 pixels in its SPS) is shown at the picture's real shape: the
+/// 480x360 it sends is a 640x360 picture.
+#[test]
+fn an_anamorphic_stream_has_its_display_size() {
+    let _serial = serial();
+    let server = GstServer::start(&["--width", "480", "--height", "360", "--pixel-aspect", "4/3"]);
+    let run = probe(&[&server.url(), "--json", "--frames", "10"], &[]);
+    assert_eq!(run.code(), Some(0), "{}\n{}", run.stdout(), run.stderr());
+    let json = run.json();
+    assert_eq!(
+        (json["width"].as_u64(), json["height"].as_u64()),
+        (Some(480), Some(360))
+    );
+    assert_eq!(
+        (
+            json["display_width"].as_u64(),
+            json["display_height"].as_u64()
+        ),
+        (Some(640), Some(360))
+    );
 }
 
 const USER: &str = "admin";

@@ -175,6 +175,10 @@ pub struct VideoFrame {
     pub layout: PixelLayout,
     pub matrix: ColorMatrix,
     pub full_range: bool,
+    /// The shape of one pixel, `num:den` (the stream's sample aspect ratio): 1:1 for square
+    /// pixels and when the stream does not say. Anamorphic cameras send e.g. 1440x1080 at 4:3
+    /// or 704x576 at 12:11.
+    pub sample_aspect: (u32, u32),
     pub planes: Vec<Plane>,
     pub ts_in_90khz: u32,
     pub decoded_at: Instant,
@@ -182,6 +186,28 @@ pub struct VideoFrame {
     pub received_at: Instant,
     /// Capture time stamped into the picture by a Vedette demo server, if present.
     pub capture_ms: Option<u64>,
+}
+
+impl VideoFrame {
+    /// The size the picture is meant to be seen at: the decoded width stretched by the sample
+    /// aspect ratio (1440x1080 at 4:3 is 1920x1080), the height as decoded.
+    pub fn display_size(&self) -> (u32, u32) {
+        let (num, den) = self.sample_aspect;
+        if num == den || !sample_aspect_is_sane(num, den) {
+            return (self.width, self.height);
+        }
+        let width = (u64::from(self.width) * u64::from(num) + u64::from(den) / 2) / u64::from(den);
+        (u32::try_from(width).unwrap_or(u32::MAX).max(1), self.height)
+    }
+}
+
+/// A pixel between 1:4 and 4:1 wide. Anything else is a broken VUI (0:0, 255:1 …), and the
+/// picture is better shown as decoded.
+fn sample_aspect_is_sane(num: u32, den: u32) -> bool {
+    num > 0
+        && den > 0
+        && u64::from(num) <= 4 * u64::from(den)
+        && u64::from(den) <= 4 * u64::from(num)
 }
 
 /// Counters shared between the decode thread and whoever watches it.
@@ -646,6 +672,14 @@ fn video_frame_from(frame: ffmpeg::frame::Video, ts_in_90khz: u32) -> Option<Vid
         ffmpeg::color::Space::Unspecified if frame.height() >= 720 => ColorMatrix::Bt709,
         _ => ColorMatrix::Bt601,
     };
+    let sar = frame.aspect_ratio();
+    let sample_aspect = match (
+        u32::try_from(sar.numerator()),
+        u32::try_from(sar.denominator()),
+    ) {
+        (Ok(num), Ok(den)) if sample_aspect_is_sane(num, den) => (num, den),
+        _ => (1, 1),
+    };
     let capture_ms = planes
         .first()
         .and_then(|y| crate::timecode::read_timecode(&y.data, y.stride, y.width, y.height));
@@ -655,6 +689,7 @@ fn video_frame_from(frame: ffmpeg::frame::Video, ts_in_90khz: u32) -> Option<Vid
         layout,
         matrix,
         full_range,
+        sample_aspect,
         planes,
         ts_in_90khz,
         decoded_at: Instant::now(),
@@ -744,5 +779,34 @@ mod tests {
             "the picture stays untouched"
         );
         assert_eq!(PlaneData::from(vec![1, 2]), PlaneData::Owned(vec![1, 2]));
+    }
+
+    fn decoded_with_sar(width: u32, height: u32, num: i32, den: i32) -> VideoFrame {
+        init_ffmpeg();
+        let mut frame = ffmpeg::frame::Video::new(ffmpeg::format::Pixel::YUV420P, width, height);
+        // SAFETY: the frame is ours and allocated; the field is plain data. ffmpeg-next has
+        // no setter for it.
+        unsafe {
+            (*frame.as_mut_ptr()).sample_aspect_ratio = ffmpeg::ffi::AVRational { num, den };
+        }
+        video_frame_from(frame, 0).expect("a YUV 4:2:0 picture")
+    }
+
+    #[test]
+    fn anamorphic_pictures_are_shown_at_their_sample_aspect_ratio() {
+        // HDV-style 1440x1080 with 4:3 pixels is a 16:9 picture.
+        let hdv = decoded_with_sar(1440, 1080, 4, 3);
+        assert_eq!(hdv.sample_aspect, (4, 3));
+        assert_eq!(hdv.display_size(), (1920, 1080));
+        // PAL D1 (704x576 at 12:11) is 4:3.
+        let d1 = decoded_with_sar(704, 576, 12, 11);
+        assert_eq!(d1.display_size(), (768, 576));
+        // Unspecified (0:1) and nonsense (255:1) are square pixels.
+        assert_eq!(decoded_with_sar(640, 360, 0, 1).display_size(), (640, 360));
+        assert_eq!(
+            decoded_with_sar(640, 360, 255, 1).display_size(),
+            (640, 360)
+        );
+        assert_eq!(decoded_with_sar(640, 360, 255, 1).sample_aspect, (1, 1));
     }
 }

@@ -103,6 +103,7 @@ mod tests {
             layout: PixelLayout::I420,
             matrix: ColorMatrix::Bt601,
             full_range: false,
+            sample_aspect: (1, 1),
             planes: Vec::new(),
             ts_in_90khz: ts,
             decoded_at: Instant::now(),

@@ -211,6 +211,7 @@ mod tests {
             layout,
             matrix: ColorMatrix::Bt601,
             full_range: false,
+            sample_aspect: (1, 1),
             planes,
             ts_in_90khz: 0,
             decoded_at: Instant::now(),

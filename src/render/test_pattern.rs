@@ -116,6 +116,7 @@ pub fn colour_bars(
         layout,
         matrix,
         full_range,
+        sample_aspect: (1, 1),
         planes,
         ts_in_90khz: 0,
         decoded_at: Instant::now(),

@@ -1,4 +1,5 @@
-//! Snapshots of a tile: the newest decoded picture at its full decoded size, converted to RGB on
+//! Snapshots of a tile: the newest decoded picture at full resolution (an anamorphic picture
+//! widened to the shape it is meant to be seen at), converted to RGB on
 //! the CPU with the shader's own coefficients (`render::yuv_to_rgb_reference`, BT.601/709,
 //! limited or full range), saved as PNG. Runs on a worker thread, never the UI thread.
 
@@ -68,16 +69,22 @@ pub fn frame_to_rgb(frame: &VideoFrame) -> Result<image::RgbImage, SnapshotError
         .ok_or(SnapshotError::BadFrame("size mismatch"))
 }
 
-/// Converts `frame` and writes it to `path` as PNG. Returns the picture's size.
+/// Converts `frame` and writes it to `path` as PNG. Returns the picture's size, which is its
+/// display size: 1440x1080 with 4:3 pixels is saved as 1920x1080, as the tile shows it.
 pub fn save_png(frame: &VideoFrame, path: &Path) -> Result<(u32, u32), SnapshotError> {
-    let image = frame_to_rgb(frame)?;
+    let mut image = frame_to_rgb(frame)?;
+    let (width, height) = frame.display_size();
+    if (width, height) != image.dimensions() {
+        image =
+            image::imageops::resize(&image, width, height, image::imageops::FilterType::Triangle);
+    }
     image
         .save_with_format(path, image::ImageFormat::Png)
         .map_err(|source| SnapshotError::Write {
             path: path.display().to_string(),
             source,
         })?;
-    Ok((frame.width, frame.height))
+    Ok((width, height))
 }
 
 /// `<camera>-<YYYYmmdd-HHMMSS>.png` (UTC), with characters a file name cannot hold replaced.
@@ -142,6 +149,7 @@ mod tests {
             layout: PixelLayout::I420,
             matrix: ColorMatrix::Bt601,
             full_range: false,
+            sample_aspect: (1, 1),
             // Strides wider than the rows, as decoders pad them.
             planes: vec![
                 plane(vec![ry, ry, by, by, 0, 0, ry, ry, by, by, 0, 0], 6, 4, 2),
@@ -206,6 +214,22 @@ mod tests {
             frame_to_rgb(&frame).unwrap().get_pixel(1, 1).0,
             [16, 16, 16]
         );
+    }
+
+    #[test]
+    fn an_anamorphic_picture_is_saved_at_its_display_size() {
+        // 2:1 pixels: the 4x2 picture is meant to be seen 8x2 wide.
+        let mut frame = red_blue_i420();
+        frame.sample_aspect = (2, 1);
+        let dir = std::env::temp_dir().join(format!("vedette-anamorphic-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("wide.png");
+        assert_eq!(save_png(&frame, &path).unwrap(), (8, 2));
+        let saved = image::open(&path).unwrap().into_rgb8();
+        assert_eq!(saved.dimensions(), (8, 2));
+        assert!(near(saved.get_pixel(0, 0).0, [255, 0, 0]));
+        assert!(near(saved.get_pixel(7, 1).0, [0, 0, 255]));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

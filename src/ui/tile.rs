@@ -122,7 +122,8 @@ pub fn tile_ui(
     let mut rtp_ts = None;
     match frame {
         Some(frame) => {
-            let video_rect = crate::render::letterbox(rect, frame.width, frame.height);
+            let (display_width, display_height) = frame.display_size();
+            let video_rect = crate::render::letterbox(rect, display_width, display_height);
             drawn_at = Some(video_rect);
             received_at = Some(frame.received_at);
             rtp_ts = Some(frame.ts_in_90khz);

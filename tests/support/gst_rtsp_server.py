@@ -165,7 +165,8 @@ def default_bitrate_in_kbps(args):
 def launch_description(args):
     source = [
         f"videotestsrc is-live=true pattern={args.pattern} horizontal-speed={args.scroll}",
-        f"video/x-raw,width={args.width},height={args.height},framerate={args.fps}/1",
+        f"video/x-raw,width={args.width},height={args.height},framerate={args.fps}/1,"
+        f"pixel-aspect-ratio={args.pixel_aspect}",
     ]
     branches = [" ! ".join(source + CODECS[args.codec](args))]
     if args.audio != "none":
@@ -396,6 +397,11 @@ def parse_args(argv):
         "--pixel-format",
         default="I420",
         help="raw format fed to x265enc (e.g. Y444_12LE for a Main 4:4:4 12-bit stream)",
+    )
+    parser.add_argument(
+        "--pixel-aspect",
+        default="1/1",
+        help="sample aspect ratio written into the stream (e.g. 4/3 for an anamorphic camera)",
     )
     parser.add_argument(
         "--protocols",
