@@ -37,7 +37,7 @@ impl SeqStep {
 
 /// RFC 3550 §A.1's MAX_MISORDER: a packet further back than this is not merely late; if the
 /// next packet follows on from it, the source has started its numbering over.
-const MAX_MISORDER: u16 = 100;
+pub(crate) const MAX_MISORDER: u16 = 100;
 
 /// The sequence position every depacketizer keeps; each decides itself what a gap damages.
 #[derive(Debug, Default, Clone)]

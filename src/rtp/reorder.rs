@@ -6,9 +6,12 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
 
-/// Farther than this from the next sequence number to release, in either direction, a packet
-/// is taken as a jump of the sender's numbering rather than as loss or lateness (the same bound
-/// as RFC 3550 A.1's `MAX_DROPOUT`).
+use super::MAX_MISORDER;
+
+/// Farther ahead than this of the next sequence number to release, a packet is taken as a jump
+/// of the sender's numbering rather than as loss (RFC 3550 A.1's `MAX_DROPOUT`). Behind, the
+/// bound is [`MAX_MISORDER`]: a packet further back than that is no longer merely late (a
+/// sender that restarted with lower numbers, RFC 3550 A.1).
 const MAX_DROPOUT: i32 = 3000;
 
 /// What [`ReorderBuffer::push`] did with a packet.
@@ -30,27 +33,40 @@ pub enum PushResult {
 /// After each [`push`](Self::push), call [`pop`](Self::pop) until it returns `None`, then call
 /// `pop` again at [`next_deadline`](Self::next_deadline).
 ///
-/// A packet more than 3000 sequence numbers away is held aside until the next packet confirms
-/// the jump by following it (as RFC 3550 A.1 does with `bad_seq`); then everything held is
-/// released and numbering continues from the jump. If a packet in the old numbering is
-/// accepted instead, the stray packet is dropped and counted late.
+/// A packet more than 3000 sequence numbers ahead, 100 or more behind the last one released,
+/// or of another SSRC is held aside until the next packet confirms the jump by following it
+/// (as RFC 3550 A.1 does with `bad_seq`); then everything held is released and numbering
+/// continues from the jump (a sender that restarted, with a new SSRC or not, loses nothing). If
+/// a packet in the old numbering is accepted instead, the stray packet is dropped and counted
+/// late.
 #[derive(Debug)]
 pub struct ReorderBuffer<T> {
     window: u64,
     max_hold: Duration,
     /// Extended sequence number of the next packet to release; `None` before the first packet.
     next: Option<u64>,
+    /// The SSRC the numbering belongs to (that of the first packet, or of a confirmed jump).
+    ssrc: u32,
     /// Packets waiting, by extended sequence number (keys are at or after `next`).
     held: BTreeMap<u64, (T, Instant)>,
     /// Packets from before a confirmed jump, in order, released before anything in `held`.
     flushed: VecDeque<(u16, T, Instant)>,
-    /// A packet after a jump, waiting for its successor.
-    jump_candidate: Option<(u16, T, Instant)>,
+    /// A packet after a jump (or of another SSRC), waiting for its successor.
+    jump_candidate: Option<JumpCandidate<T>>,
     late: u64,
     /// Nothing released yet: the first packet to arrive may not be the first one sent (a
     /// keyframe's packets reordered), so earlier ones are still taken and the start waits
     /// for `max_hold`.
     starting: bool,
+}
+
+/// A packet that may start a new numbering, once the next packet follows it.
+#[derive(Debug)]
+struct JumpCandidate<T> {
+    ssrc: u32,
+    seq: u16,
+    item: T,
+    arrived: Instant,
 }
 
 /// Extended sequence numbers start this far up, so the start can move back below the first
@@ -65,6 +81,7 @@ impl<T> ReorderBuffer<T> {
             window: u64::try_from(window.max(1)).unwrap_or(u64::MAX),
             max_hold,
             next: None,
+            ssrc: 0,
             held: BTreeMap::new(),
             flushed: VecDeque::new(),
             jump_candidate: None,
@@ -73,13 +90,19 @@ impl<T> ReorderBuffer<T> {
         }
     }
 
-    pub fn push(&mut self, seq: u16, item: T, now: Instant) -> PushResult {
+    /// Takes a packet of source `ssrc` with sequence number `seq`. See [`PushResult`].
+    pub fn push(&mut self, ssrc: u32, seq: u16, item: T, now: Instant) -> PushResult {
         let Some(next) = self.next else {
             let ext = EXT_BASE + u64::from(seq);
             self.next = Some(ext);
+            self.ssrc = ssrc;
             self.held.insert(ext, (item, now));
             return PushResult::Accepted;
         };
+        if ssrc != self.ssrc {
+            // A new source (the sender restarted) or a stray packet: its numbering is unrelated.
+            return self.push_jump(ssrc, seq, item, now, next);
+        }
         // Distance from the next sequence number to release, the short way round the wrap.
         let delta = i32::from(seq.wrapping_sub(next as u16) as i16);
         if (0..MAX_DROPOUT).contains(&delta) {
@@ -100,21 +123,30 @@ impl<T> ReorderBuffer<T> {
             self.held.insert(ext, (item, now));
             return PushResult::Accepted;
         }
-        if (-MAX_DROPOUT..0).contains(&delta) {
+        // Up to MAX_MISORDER - 1 behind the last packet released (`next - 1`).
+        if (-i32::from(MAX_MISORDER)..0).contains(&delta) {
             self.late += 1;
             return PushResult::Late;
         }
+        self.push_jump(ssrc, seq, item, now, next)
+    }
+
+    /// A packet far from `next` or of another SSRC: held aside until the packet after it
+    /// confirms the jump, then everything held before is released and numbering continues
+    /// from it.
+    fn push_jump(&mut self, ssrc: u32, seq: u16, item: T, now: Instant, next: u64) -> PushResult {
         match self.jump_candidate.take() {
-            Some(candidate) if candidate.0 == seq => {
+            Some(candidate) if candidate.ssrc == ssrc && candidate.seq == seq => {
                 self.jump_candidate = Some(candidate);
                 PushResult::Duplicate
             }
-            Some((candidate_seq, candidate, arrived)) if candidate_seq.wrapping_add(1) == seq => {
+            Some(candidate) if candidate.ssrc == ssrc && candidate.seq.wrapping_add(1) == seq => {
                 self.flush_held();
                 let next = self.next.unwrap_or(next);
-                let base = next + u64::from(candidate_seq.wrapping_sub(next as u16));
+                let base = next + u64::from(candidate.seq.wrapping_sub(next as u16));
                 self.next = Some(base);
-                self.held.insert(base, (candidate, arrived));
+                self.ssrc = ssrc;
+                self.held.insert(base, (candidate.item, candidate.arrived));
                 self.held.insert(base + 1, (item, now));
                 PushResult::Accepted
             }
@@ -122,7 +154,12 @@ impl<T> ReorderBuffer<T> {
                 if stray.is_some() {
                     self.late += 1;
                 }
-                self.jump_candidate = Some((seq, item, now));
+                self.jump_candidate = Some(JumpCandidate {
+                    ssrc,
+                    seq,
+                    item,
+                    arrived: now,
+                });
                 PushResult::Accepted
             }
         }
@@ -217,6 +254,7 @@ mod tests {
     use super::*;
 
     const HOLD: Duration = Duration::from_millis(50);
+    const SSRC: u32 = 0x1234;
 
     fn drain<T>(buffer: &mut ReorderBuffer<T>, now: Instant) -> Vec<u16> {
         std::iter::from_fn(|| buffer.pop(now))
@@ -227,7 +265,7 @@ mod tests {
     /// Pushes the first packet and lets the start hold pass; returns the time after it.
     fn started<T>(buffer: &mut ReorderBuffer<T>, seq: u16, item: T) -> Instant {
         let t = Instant::now();
-        buffer.push(seq, item, t);
+        buffer.push(SSRC, seq, item, t);
         assert!(
             buffer.pop(t).is_none(),
             "the start waits for earlier packets"
@@ -244,24 +282,24 @@ mod tests {
         let mut buffer = ReorderBuffer::new(16, HOLD);
         // A keyframe's packets 3..=7 arrive as 5, 3, 7, 4, 6.
         for seq in [5u16, 3, 7, 4, 6] {
-            assert_eq!(buffer.push(seq, seq, t0), PushResult::Accepted);
+            assert_eq!(buffer.push(SSRC, seq, seq, t0), PushResult::Accepted);
             assert!(buffer.pop(t0).is_none());
         }
         assert_eq!(buffer.next_deadline(), Some(t0 + HOLD));
         assert_eq!(drain(&mut buffer, t0 + HOLD), [3, 4, 5, 6, 7]);
         assert_eq!(buffer.late(), 0);
         // After the start, an earlier packet is late as usual.
-        assert_eq!(buffer.push(2, 2, t0 + HOLD), PushResult::Late);
+        assert_eq!(buffer.push(SSRC, 2, 2, t0 + HOLD), PushResult::Late);
     }
 
     #[test]
     fn pop_ready_never_skips_a_gap() {
         let mut buffer = ReorderBuffer::new(16, HOLD);
         let t0 = started(&mut buffer, 1, ());
-        buffer.push(3, (), t0);
+        buffer.push(SSRC, 3, (), t0);
         let late = t0 + HOLD * 10;
         assert!(buffer.pop_ready().is_none(), "2 may still be in the socket");
-        buffer.push(2, (), late);
+        buffer.push(SSRC, 2, (), late);
         assert_eq!(buffer.pop_ready().map(|(s, _)| s), Some(2));
         assert_eq!(buffer.pop_ready().map(|(s, _)| s), Some(3));
         assert_eq!(buffer.late(), 0);
@@ -273,7 +311,7 @@ mod tests {
         let t0 = started(&mut buffer, 1, 1);
         let mut released = vec![1];
         for seq in [3u16, 2, 4] {
-            assert_eq!(buffer.push(seq, seq, t0), PushResult::Accepted);
+            assert_eq!(buffer.push(SSRC, seq, seq, t0), PushResult::Accepted);
             released.extend(std::iter::from_fn(|| buffer.pop(t0)).map(|(s, item)| {
                 assert_eq!(s, item);
                 s
@@ -289,11 +327,11 @@ mod tests {
         let mut buffer = ReorderBuffer::new(16, HOLD);
         let t0 = started(&mut buffer, 1, ());
         for seq in 2..=3 {
-            buffer.push(seq, (), t0);
+            buffer.push(SSRC, seq, (), t0);
         }
         assert_eq!(drain(&mut buffer, t0), [2, 3]);
-        assert_eq!(buffer.push(2, (), t0), PushResult::Late);
-        assert_eq!(buffer.push(3, (), t0), PushResult::Late);
+        assert_eq!(buffer.push(SSRC, 2, (), t0), PushResult::Late);
+        assert_eq!(buffer.push(SSRC, 3, (), t0), PushResult::Late);
         assert_eq!(buffer.late(), 2);
         assert_eq!(drain(&mut buffer, t0), Vec::<u16>::new());
     }
@@ -302,8 +340,8 @@ mod tests {
     fn duplicate_held_packet() {
         let mut buffer = ReorderBuffer::new(16, HOLD);
         let t0 = started(&mut buffer, 1, ());
-        assert_eq!(buffer.push(3, (), t0), PushResult::Accepted);
-        assert_eq!(buffer.push(3, (), t0), PushResult::Duplicate);
+        assert_eq!(buffer.push(SSRC, 3, (), t0), PushResult::Accepted);
+        assert_eq!(buffer.push(SSRC, 3, (), t0), PushResult::Duplicate);
     }
 
     #[test]
@@ -311,8 +349,8 @@ mod tests {
         let mut buffer = ReorderBuffer::new(16, HOLD);
         let t0 = started(&mut buffer, 1, ());
         let t1 = t0 + Duration::from_millis(10);
-        buffer.push(3, (), t1);
-        buffer.push(4, (), t1 + Duration::from_millis(5));
+        buffer.push(SSRC, 3, (), t1);
+        buffer.push(SSRC, 4, (), t1 + Duration::from_millis(5));
         assert_eq!(drain(&mut buffer, t1), Vec::<u16>::new());
         assert_eq!(buffer.next_deadline(), Some(t1 + HOLD));
         assert_eq!(
@@ -321,7 +359,7 @@ mod tests {
         );
         assert_eq!(drain(&mut buffer, t1 + HOLD), [3, 4]);
         // The skipped packet turning up afterwards is late.
-        assert_eq!(buffer.push(2, (), t1 + HOLD), PushResult::Late);
+        assert_eq!(buffer.push(SSRC, 2, (), t1 + HOLD), PushResult::Late);
         assert_eq!(buffer.late(), 1);
     }
 
@@ -330,10 +368,10 @@ mod tests {
         let mut buffer = ReorderBuffer::new(4, HOLD);
         let t0 = started(&mut buffer, 1, ());
         for seq in [3, 4, 5] {
-            buffer.push(seq, (), t0);
+            buffer.push(SSRC, seq, (), t0);
         }
         assert_eq!(drain(&mut buffer, t0), Vec::<u16>::new());
-        buffer.push(6, (), t0);
+        buffer.push(SSRC, 6, (), t0);
         assert_eq!(drain(&mut buffer, t0), [3, 4, 5, 6]);
     }
 
@@ -343,13 +381,13 @@ mod tests {
         let t0 = started(&mut buffer, 65533, ());
         let mut released = vec![65533];
         for seq in [65535u16, 0, 65534, 2, 1] {
-            assert_eq!(buffer.push(seq, (), t0), PushResult::Accepted);
+            assert_eq!(buffer.push(SSRC, seq, (), t0), PushResult::Accepted);
             released.extend(drain(&mut buffer, t0));
         }
         assert_eq!(released, [65533, 65534, 65535, 0, 1, 2]);
-        assert_eq!(buffer.push(65535, (), t0), PushResult::Late);
+        assert_eq!(buffer.push(SSRC, 65535, (), t0), PushResult::Late);
         // A gap across the wrap is skipped after the hold time.
-        buffer.push(4, (), t0);
+        buffer.push(SSRC, 4, (), t0);
         assert_eq!(drain(&mut buffer, t0 + HOLD), [4]);
     }
 
@@ -357,13 +395,13 @@ mod tests {
     fn confirmed_jump_flushes_and_continues() {
         let mut buffer = ReorderBuffer::new(16, HOLD);
         let t0 = started(&mut buffer, 1, ());
-        buffer.push(3, (), t0);
+        buffer.push(SSRC, 3, (), t0);
         assert_eq!(drain(&mut buffer, t0), Vec::<u16>::new());
-        assert_eq!(buffer.push(40000, (), t0), PushResult::Accepted);
+        assert_eq!(buffer.push(SSRC, 40000, (), t0), PushResult::Accepted);
         assert_eq!(drain(&mut buffer, t0), Vec::<u16>::new());
-        assert_eq!(buffer.push(40001, (), t0), PushResult::Accepted);
+        assert_eq!(buffer.push(SSRC, 40001, (), t0), PushResult::Accepted);
         assert_eq!(drain(&mut buffer, t0), [3, 40000, 40001]);
-        assert_eq!(buffer.push(40002, (), t0), PushResult::Accepted);
+        assert_eq!(buffer.push(SSRC, 40002, (), t0), PushResult::Accepted);
         assert_eq!(drain(&mut buffer, t0), [40002]);
         assert_eq!(buffer.late(), 0);
     }
@@ -372,11 +410,51 @@ mod tests {
     fn lone_stray_packet_is_dropped() {
         let t0 = Instant::now();
         let mut buffer = ReorderBuffer::new(16, HOLD);
-        buffer.push(1, (), t0);
-        buffer.push(40000, (), t0);
-        buffer.push(2, (), t0);
+        buffer.push(SSRC, 1, (), t0);
+        buffer.push(SSRC, 40000, (), t0);
+        buffer.push(SSRC, 2, (), t0);
         assert_eq!(drain(&mut buffer, t0 + HOLD), [1, 2]);
         assert_eq!(buffer.late(), 1);
+    }
+
+    /// A sender that restarts its numbering lower (RFC 3550 A.1: more than MAX_MISORDER back)
+    /// is followed once the next packet confirms it, not dropped as late for 3000 packets.
+    #[test]
+    fn a_jump_back_is_delivered_in_order_once_confirmed() {
+        let mut buffer = ReorderBuffer::new(16, HOLD);
+        let t0 = started(&mut buffer, 5000, ());
+        for seq in 5001..=5005 {
+            buffer.push(SSRC, seq, (), t0);
+        }
+        assert_eq!(drain(&mut buffer, t0), [5001, 5002, 5003, 5004, 5005]);
+        let mut released = Vec::new();
+        for seq in 4000..=4004 {
+            assert_eq!(buffer.push(SSRC, seq, (), t0), PushResult::Accepted);
+            released.extend(drain(&mut buffer, t0));
+        }
+        assert_eq!(released, [4000, 4001, 4002, 4003, 4004]);
+        assert_eq!(buffer.late(), 0);
+        // Merely late (99 behind the last released) is still late.
+        assert_eq!(buffer.push(SSRC, 4004 - 99, (), t0), PushResult::Late);
+        assert_eq!(buffer.late(), 1);
+    }
+
+    /// A new SSRC starts the numbering over wherever it is, once its second packet follows
+    /// the first; a straggler of the old source is dropped, not taken as a switch back.
+    #[test]
+    fn a_new_ssrc_starts_over_with_lower_numbers() {
+        let mut buffer = ReorderBuffer::new(16, HOLD);
+        let t0 = started(&mut buffer, 5000, ());
+        buffer.push(SSRC, 5001, (), t0);
+        assert_eq!(drain(&mut buffer, t0), [5001]);
+        assert_eq!(buffer.push(SSRC + 1, 4990, (), t0), PushResult::Accepted);
+        assert_eq!(drain(&mut buffer, t0), Vec::<u16>::new());
+        assert_eq!(buffer.push(SSRC + 1, 4991, (), t0), PushResult::Accepted);
+        assert_eq!(drain(&mut buffer, t0), [4990, 4991]);
+        assert_eq!(buffer.push(SSRC, 5002, (), t0), PushResult::Accepted);
+        assert_eq!(buffer.push(SSRC + 1, 4992, (), t0), PushResult::Accepted);
+        assert_eq!(drain(&mut buffer, t0), [4992]);
+        assert_eq!(buffer.late(), 1, "the straggler of the old source");
     }
 
     /// Random reordering within ±3, loss and (optionally) stray or jumped sequence numbers:
@@ -407,7 +485,7 @@ mod tests {
                     continue; // lost
                 }
                 let now = t0 + Duration::from_millis(i);
-                buffer.push(pushed, (), now);
+                buffer.push(SSRC, pushed, (), now);
                 while let Some((released, ())) = buffer.pop(now) {
                     if let (Some(prev), false) = (last_released, with_jumps) {
                         let step = released.wrapping_sub(prev);

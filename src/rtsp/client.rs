@@ -839,14 +839,14 @@ impl RtspSession {
             // Not RTP (a hole-punch echo, junk): nothing to hand on.
             return None;
         };
-        let seq = rtp.sequence_number();
+        let (ssrc, seq) = (rtp.ssrc(), rtp.sequence_number());
         s.stats
-            .on_rtp(rtp.ssrc(), seq, rtp.timestamp(), rtp.payload_len(), arrival);
+            .on_rtp(ssrc, seq, rtp.timestamp(), rtp.payload_len(), arrival);
         self.udp_fallback_at = None;
         match &mut s.reorder {
             None => Some(Packet::Rtp { stream, data }),
             Some(reorder) => {
-                match reorder.push(seq, data, arrival) {
+                match reorder.push(ssrc, seq, data, arrival) {
                     PushResult::Accepted => {}
                     PushResult::Late | PushResult::Duplicate => {
                         tracing::trace!(seq, "dropped a late or duplicate UDP packet");
