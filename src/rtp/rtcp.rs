@@ -124,6 +124,8 @@ pub struct ReceiverSnapshot {
     pub restarts: u64,
     /// RTP payload bytes of every packet given to [`ReceiverStats::on_rtp`].
     pub bytes_received: u64,
+    /// The last sender report of the current source: after an SSRC change, a report of the
+    /// old source maps the new source's RTP timestamps to the wrong wallclock.
     pub last_sr: Option<LastSenderReport>,
 }
 
@@ -445,7 +447,7 @@ impl ReceiverStats {
             seq_jumps: self.seq_jumps,
             restarts: self.restarts,
             bytes_received: self.bytes_received,
-            last_sr: self.last_sr,
+            last_sr: self.last_sr_of_source(),
         }
     }
 
@@ -960,6 +962,25 @@ mod tests {
         let block = stats.report_block(t0 + ms(3000)).expect("valid");
         assert_eq!((block.last_sr, block.delay_since_last_sr), (0, 0));
         assert_eq!(stats.ntp_from_rtp(0), None);
+    }
+
+    #[test]
+    fn snapshot_keeps_no_sender_report_of_a_previous_source() {
+        let t0 = Instant::now();
+        let mut stats = ReceiverStats::new(CLOCK);
+        feed(&mut stats, t0, 1, &[10, 11, 12]);
+        let sr = SenderInfo {
+            ssrc: 1,
+            ntp_timestamp: 3_900_000_000u64 << 32,
+            rtp_timestamp: 6000,
+            packet_count: 3,
+            octet_count: 300,
+        };
+        stats.on_sender_report(&sr, t0 + ms(100));
+        assert_eq!(stats.snapshot().last_sr.map(|sr| sr.ssrc), Some(1));
+        feed(&mut stats, t0 + ms(200), 2, &[500, 501, 502]);
+        assert_eq!(stats.snapshot().ssrc, Some(2));
+        assert_eq!(stats.snapshot().last_sr, None);
     }
 
     #[test]
