@@ -17,7 +17,8 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use ffmpeg_next as ffmpeg;
 
-use crate::rtp::h264::{nal_type, nal_unit_type, AccessUnit, START_CODE};
+use crate::rtp::h264::{AccessUnit, START_CODE};
+use crate::rtp::{h264, h265};
 pub use slot::FrameSlot;
 
 /// Access units queued for decode before the network side starts dropping.
@@ -62,6 +63,23 @@ impl VideoCodec {
         }
     }
 
+    /// What a NAL unit of this codec is, as far as decoding needs parameter sets.
+    fn parameter_set_kind(self, nal: &[u8]) -> Option<ParameterSet> {
+        match self {
+            Self::H264 => match h264::nal_unit_type(nal)? {
+                h264::nal_type::SPS => Some(ParameterSet::Sps),
+                h264::nal_type::PPS => Some(ParameterSet::Other),
+                _ => None,
+            },
+            Self::H265 => match h265::nal_unit_type(nal)? {
+                h265::nal_type::SPS => Some(ParameterSet::Sps),
+                h265::nal_type::VPS | h265::nal_type::PPS => Some(ParameterSet::Other),
+                _ => None,
+            },
+            Self::Mjpeg => None,
+        }
+    }
+
     fn ffmpeg_id(self) -> ffmpeg::codec::Id {
         match self {
             Self::H264 => ffmpeg::codec::Id::H264,
@@ -70,6 +88,16 @@ impl VideoCodec {
         }
     }
 }
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ParameterSet {
+    Sps,
+    /// VPS (H.265) or PPS.
+    Other,
+}
+
+/// In-band parameter sets kept from access units that were not decoded, at most this many.
+const KEPT_PARAMETER_SETS: usize = 8;
 
 /// How the planes of a [`VideoFrame`] are laid out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -301,12 +329,14 @@ impl VideoDecoder {
         let stats = Arc::new(DecoderStats::default());
         let stopping = Arc::new(AtomicBool::new(false));
         let worker = DecodeWorker {
+            codec,
             decoder,
             rx,
             stopping: stopping.clone(),
             slot: slot.clone(),
             stats: stats.clone(),
             parameter_sets,
+            kept_parameter_sets: Vec::new(),
             waiting_for_idr: true,
             sent_parameter_sets: false,
         };
@@ -380,12 +410,17 @@ impl Drop for VideoDecoder {
 }
 
 struct DecodeWorker {
+    codec: VideoCodec,
     decoder: ffmpeg::decoder::Video,
     rx: Receiver<Command>,
     stopping: Arc<AtomicBool>,
     slot: Arc<FrameSlot>,
     stats: Arc<DecoderStats>,
     parameter_sets: Vec<Vec<u8>>,
+    /// Parameter sets that came in access units which were not decoded (before the first
+    /// keyframe, or held back after loss): fed in front of the next unit decoded. Cameras
+    /// that send SPS/PPS in an access unit of their own would otherwise never start.
+    kept_parameter_sets: Vec<Vec<u8>>,
     waiting_for_idr: bool,
     sent_parameter_sets: bool,
 }
@@ -465,6 +500,7 @@ impl DecodeWorker {
             self.stats.access_units.fetch_add(1, Ordering::Relaxed);
             // Nothing can be decoded before the first keyframe (after a (re)start).
             if self.waiting_for_idr && !au.is_idr {
+                self.keep_parameter_sets(&au);
                 self.stats.held_back.fetch_add(1, Ordering::Relaxed);
                 continue;
             }
@@ -473,6 +509,7 @@ impl DecodeWorker {
             if show == Show::HoldBack {
                 // Not decoded either: nothing damaged reaches FFmpeg while a clean keyframe
                 // is expected soon.
+                self.keep_parameter_sets(&au);
                 self.stats.held_back.fetch_add(1, Ordering::Relaxed);
                 continue;
             }
@@ -520,21 +557,42 @@ impl DecodeWorker {
         tracing::debug!("decode thread ends");
     }
 
-    /// The access unit as an FFmpeg packet, with out-of-band parameter sets in front of the
-    /// first IDR when the stream did not carry them itself.
+    /// Keeps the parameter sets of an access unit that is not decoded, newest last, each once.
+    fn keep_parameter_sets(&mut self, au: &AccessUnit) {
+        for nal in au.nal_units() {
+            if self.codec.parameter_set_kind(nal).is_none() {
+                continue;
+            }
+            self.kept_parameter_sets
+                .retain(|kept| kept.as_slice() != nal);
+            if self.kept_parameter_sets.len() == KEPT_PARAMETER_SETS {
+                self.kept_parameter_sets.remove(0);
+            }
+            self.kept_parameter_sets.push(nal.to_vec());
+        }
+    }
+
+    /// The access unit as an FFmpeg packet. In front of it: the SDP's parameter sets before
+    /// the first unit when neither the stream nor a kept unit carried an SPS, then the
+    /// parameter sets kept from units that were not decoded.
     fn packet_for(&mut self, au: &AccessUnit) -> ffmpeg::Packet {
-        let needs_sets = !self.sent_parameter_sets
+        let is_sps = |n: &[u8]| self.codec.parameter_set_kind(n) == Some(ParameterSet::Sps);
+        let sdp_sets = !self.sent_parameter_sets
             && !self.parameter_sets.is_empty()
-            && !au
-                .nal_units()
-                .iter()
-                .any(|n| nal_unit_type(n) == Some(nal_type::SPS));
+            && !au.nal_units().into_iter().any(is_sps)
+            && !self.kept_parameter_sets.iter().any(|n| is_sps(n));
         self.sent_parameter_sets = true;
-        if !needs_sets {
+        let kept = std::mem::take(&mut self.kept_parameter_sets);
+        if !sdp_sets && kept.is_empty() {
             return ffmpeg::Packet::copy(&au.data);
         }
-        let mut data = Vec::with_capacity(au.data.len() + 64);
-        for ps in &self.parameter_sets {
+        let sdp = if sdp_sets {
+            &self.parameter_sets[..]
+        } else {
+            &[]
+        };
+        let mut data = Vec::with_capacity(au.data.len() + 256);
+        for ps in sdp.iter().chain(&kept) {
             data.extend_from_slice(&START_CODE);
             data.extend_from_slice(ps);
         }
@@ -790,6 +848,38 @@ mod tests {
             (*frame.as_mut_ptr()).sample_aspect_ratio = ffmpeg::ffi::AVRational { num, den };
         }
         video_frame_from(frame, 0).expect("a YUV 4:2:0 picture")
+    }
+
+    #[test]
+    fn parameter_sets_are_told_apart_per_codec() {
+        // H.265 SPS (type 33): its first byte, 0x42, is type 2 (a slice) to an H.264 reader,
+        // which made the decoder put the SDP's sets in front of units that carried their own.
+        let h265_sps = [0x42, 0x01, 0x01];
+        assert_eq!(
+            VideoCodec::H265.parameter_set_kind(&h265_sps),
+            Some(ParameterSet::Sps)
+        );
+        assert_eq!(VideoCodec::H264.parameter_set_kind(&h265_sps), None);
+        assert_eq!(
+            VideoCodec::H265.parameter_set_kind(&[0x40, 0x01]),
+            Some(ParameterSet::Other),
+            "VPS"
+        );
+        assert_eq!(
+            VideoCodec::H265.parameter_set_kind(&[0x26, 0x01]),
+            None,
+            "IDR slice"
+        );
+        assert_eq!(
+            VideoCodec::H264.parameter_set_kind(&[0x67, 0x42]),
+            Some(ParameterSet::Sps)
+        );
+        assert_eq!(
+            VideoCodec::H264.parameter_set_kind(&[0x68, 0xce]),
+            Some(ParameterSet::Other)
+        );
+        assert_eq!(VideoCodec::H264.parameter_set_kind(&[0x65]), None);
+        assert_eq!(VideoCodec::Mjpeg.parameter_set_kind(&[0x67]), None);
     }
 
     #[test]

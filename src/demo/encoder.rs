@@ -233,7 +233,7 @@ fn copy_into_frame(picture: &I420Picture, frame: &mut ffmpeg::frame::Video) {
 mod tests {
     use super::*;
     use crate::decode::{FrameSlot, VideoCodec, VideoDecoder};
-    use crate::rtp::h264::{H264Depacketizer, H264Packetizer};
+    use crate::rtp::h264::{AccessUnit, H264Depacketizer, H264Packetizer, START_CODE};
     use crate::rtp::parse_rtp;
 
     const WIDTH: usize = 320;
@@ -319,6 +319,40 @@ mod tests {
             top < 4.0,
             "the rows that arrived differ by {top:.1} on average"
         );
+        decoder.stop_and_join();
+    }
+
+    /// A camera that sends SPS and PPS in an access unit of their own (with a timestamp of
+    /// their own, or a marker bit on the PPS) and no sprop-parameter-sets: the decoder keeps
+    /// them from that unit, which it does not decode, and feeds them in front of the keyframe.
+    /// Before, the unit was dropped whole and the camera never showed a picture.
+    #[test]
+    fn parameter_sets_in_an_access_unit_of_their_own_reach_the_keyframe() {
+        let (_, nal_units) = encoded_keyframe();
+        let (sets, picture): (Vec<&Vec<u8>>, Vec<&Vec<u8>>) = nal_units
+            .iter()
+            .partition(|n| matches!(nal_unit_type(n), Some(nal_type::SPS) | Some(nal_type::PPS)));
+        assert_eq!(sets.len(), 2, "x264 sends one SPS and one PPS");
+        let access_unit = |nals: &[&Vec<u8>], ts_in_90khz, is_idr| AccessUnit {
+            ts_in_90khz,
+            data: nals
+                .iter()
+                .flat_map(|n| START_CODE.iter().chain(n.iter()).copied())
+                .collect(),
+            is_idr,
+            loss: false,
+            packets: 1,
+        };
+        let slot = Arc::new(FrameSlot::default());
+        let mut decoder =
+            VideoDecoder::spawn("sets-test", VideoCodec::H264, Vec::new(), slot.clone()).unwrap();
+        assert!(decoder.push(access_unit(&sets, 0, false)));
+        assert!(decoder.push(access_unit(&picture, 3000, true)));
+        let (frame, _) = slot
+            .wait_newer(0, Duration::from_secs(10))
+            .expect("the keyframe whose parameter sets came apart gave no picture");
+        assert_eq!((frame.width, frame.height), (WIDTH as u32, HEIGHT as u32));
+        assert_eq!(decoder.stats().decode_errors.load(Ordering::Relaxed), 0);
         decoder.stop_and_join();
     }
 
