@@ -65,6 +65,8 @@ pub enum DepacketizeError {
     UnsupportedNalType(u8),
     #[error("truncated {0} packet")]
     Truncated(&'static str),
+    #[error("a picture grew past {} MiB without ending (no marker bit, no new timestamp): dropped", .0 >> 20)]
+    TooLarge(usize),
 }
 
 /// Reassembles H.264 RTP packets into [`AccessUnit`]s.
@@ -337,6 +339,44 @@ mod tests {
         };
         d.push(&info2, &non_idr(4)).unwrap();
         assert!(d.pull().unwrap().loss);
+    }
+
+    /// A server that never ends a picture (no marker bit, one timestamp) cannot make the
+    /// depacketizer buffer without bound: past the cap the picture is dropped, and the next
+    /// one, which follows the drop, is marked damaged.
+    #[test]
+    fn a_picture_without_end_is_dropped_at_the_cap() {
+        let mut d = H264Depacketizer::new();
+        let slice = non_idr(60_000);
+        let mut info = RtpPacketInfo {
+            sequence_number: 0,
+            ts_in_clock_rate: 0,
+            ssrc: 1,
+            marker: false,
+            payload_type: 96,
+        };
+        let mut dropped_at = None;
+        for n in 0..1000u32 {
+            info.sequence_number = n as u16;
+            if let Err(e) = d.push(&info, &slice) {
+                assert_eq!(
+                    e,
+                    DepacketizeError::TooLarge(crate::rtp::nal::MAX_ACCESS_UNIT_LEN)
+                );
+                dropped_at = Some(n);
+                break;
+            }
+            assert!(d.pull().is_none());
+        }
+        let n = dropped_at.expect("1000 packets of 60 kB were buffered as one picture");
+        assert_eq!(n as usize, crate::rtp::nal::MAX_ACCESS_UNIT_LEN / 60_004);
+        // The stream goes on: the next picture comes out, marked as following a loss.
+        info.sequence_number += 1;
+        info.ts_in_clock_rate = 3000;
+        info.marker = true;
+        d.push(&info, &non_idr(10)).unwrap();
+        let next = d.pull().expect("the next picture");
+        assert!(next.loss && next.ts_in_90khz == 3000);
     }
 
     #[test]

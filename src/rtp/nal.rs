@@ -22,6 +22,11 @@ pub trait NalFormat {
     ) -> Result<(), DepacketizeError>;
 }
 
+/// The largest access unit gathered: a 4K keyframe at a high bitrate is a few MiB. A server
+/// that never ends a picture (no marker bit, one timestamp for ever) would otherwise grow one
+/// without bound.
+pub const MAX_ACCESS_UNIT_LEN: usize = 32 << 20;
+
 /// Reassembles RTP packets of format `F` into [`AccessUnit`]s.
 #[derive(Debug)]
 pub struct NalDepacketizer<F> {
@@ -146,6 +151,16 @@ impl NalAssembler {
         }
         let result = read_payload(self, rtp.ts_in_clock_rate, payload);
         self.end_packet(rtp, result.is_ok());
+        if self
+            .pending
+            .as_ref()
+            .is_some_and(|p| p.data.len() > MAX_ACCESS_UNIT_LEN)
+        {
+            self.pending = None;
+            self.fragment = None;
+            self.loss_carry = true;
+            return Err(DepacketizeError::TooLarge(MAX_ACCESS_UNIT_LEN));
+        }
         result
     }
 
