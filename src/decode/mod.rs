@@ -117,6 +117,9 @@ pub enum PixelLayout {
 pub enum ColorMatrix {
     Bt601,
     Bt709,
+    /// BT.2020 non-constant luminance (wide-gamut and HDR cameras). Only the matrix: the
+    /// picture is shown without tone mapping.
+    Bt2020,
 }
 
 /// The bytes of one plane: a view into the decoder's reference-counted picture (no copy on
@@ -725,11 +728,7 @@ fn video_frame_from(frame: ffmpeg::frame::Video, ts_in_90khz: u32) -> Option<Vid
         })
         .collect();
     let full_range = forced_full_range || frame.color_range() == ffmpeg::color::Range::JPEG;
-    let matrix = match frame.color_space() {
-        ffmpeg::color::Space::BT709 => ColorMatrix::Bt709,
-        ffmpeg::color::Space::Unspecified if frame.height() >= 720 => ColorMatrix::Bt709,
-        _ => ColorMatrix::Bt601,
-    };
+    let matrix = color_matrix(frame.color_space(), frame.width(), frame.height());
     let sar = frame.aspect_ratio();
     let sample_aspect = match (
         u32::try_from(sar.numerator()),
@@ -754,6 +753,20 @@ fn video_frame_from(frame: ffmpeg::frame::Video, ts_in_90khz: u32) -> Option<Vid
         received_at: Instant::now(),
         capture_ms,
     })
+}
+
+/// The matrix a picture says it uses; when it does not say, HD sizes are BT.709 and SD sizes
+/// BT.601 (mpv's rule: wider than 1279 or taller than 576 is HD).
+fn color_matrix(space: ffmpeg::color::Space, width: u32, height: u32) -> ColorMatrix {
+    use ffmpeg::color::Space;
+    match space {
+        Space::BT709 => ColorMatrix::Bt709,
+        Space::BT2020NCL | Space::BT2020CL => ColorMatrix::Bt2020,
+        Space::Unspecified | Space::RGB | Space::Reserved if width >= 1280 || height > 576 => {
+            ColorMatrix::Bt709
+        }
+        _ => ColorMatrix::Bt601,
+    }
 }
 
 /// Initialises FFmpeg once and keeps its log quiet (errors reach us as return values).
@@ -848,6 +861,38 @@ mod tests {
             (*frame.as_mut_ptr()).sample_aspect_ratio = ffmpeg::ffi::AVRational { num, den };
         }
         video_frame_from(frame, 0).expect("a YUV 4:2:0 picture")
+    }
+
+    #[test]
+    fn the_matrix_is_the_streams_or_guessed_from_the_size() {
+        use ffmpeg::color::Space;
+        assert_eq!(color_matrix(Space::BT709, 640, 360), ColorMatrix::Bt709);
+        assert_eq!(
+            color_matrix(Space::SMPTE170M, 1920, 1080),
+            ColorMatrix::Bt601
+        );
+        assert_eq!(color_matrix(Space::BT470BG, 704, 576), ColorMatrix::Bt601);
+        assert_eq!(
+            color_matrix(Space::BT2020NCL, 3840, 2160),
+            ColorMatrix::Bt2020
+        );
+        // Unspecified: by size. A 1280x640 panorama is HD; PAL and NTSC sizes are SD.
+        assert_eq!(
+            color_matrix(Space::Unspecified, 1280, 640),
+            ColorMatrix::Bt709
+        );
+        assert_eq!(
+            color_matrix(Space::Unspecified, 960, 1080),
+            ColorMatrix::Bt709
+        );
+        assert_eq!(
+            color_matrix(Space::Unspecified, 704, 576),
+            ColorMatrix::Bt601
+        );
+        assert_eq!(
+            color_matrix(Space::Unspecified, 720, 480),
+            ColorMatrix::Bt601
+        );
     }
 
     #[test]

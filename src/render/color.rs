@@ -29,6 +29,8 @@ fn luma_weights(matrix: ColorMatrix) -> (f32, f32) {
     match matrix {
         ColorMatrix::Bt601 => (0.299, 0.114),
         ColorMatrix::Bt709 => (0.2126, 0.0722),
+        // ITU-R BT.2020-2, non-constant luminance.
+        ColorMatrix::Bt2020 => (0.2627, 0.0593),
     }
 }
 
@@ -229,6 +231,16 @@ mod tests {
             as_601[1].abs_diff(as_709[1]) > 30,
             "{as_601:?} vs {as_709:?}"
         );
+    }
+
+    #[test]
+    fn bt2020_has_its_own_coefficients() {
+        // Full-range pure red in BT.2020 (Kr 0.2627, Kb 0.0593): Y' = 0.2627,
+        // Cb = -Kr / (2(1-Kb)) = -0.1396, Cr = 0.5. As codes: 67, 92, 255.
+        let red = yuv_to_rgb_reference(67, 92, 255, ColorMatrix::Bt2020, true);
+        assert_near(red, [255, 0, 0], 2, "BT.2020 red");
+        let as_709 = yuv_to_rgb_reference(67, 92, 255, Bt709, true);
+        assert!(as_709[1].abs_diff(red[1]) > 10 || as_709[2].abs_diff(red[2]) > 10);
     }
 
     #[test]

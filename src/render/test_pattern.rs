@@ -35,6 +35,7 @@ pub fn yuv_from_rgb(rgb: [f32; 3], matrix: ColorMatrix, full_range: bool) -> [u8
     let (kr, kb) = match matrix {
         ColorMatrix::Bt601 => (0.299, 0.114),
         ColorMatrix::Bt709 => (0.2126, 0.0722),
+        ColorMatrix::Bt2020 => (0.2627, 0.0593),
     };
     let [r, g, b] = rgb;
     let y = kr * r + (1.0 - kr - kb) * g + kb * b;

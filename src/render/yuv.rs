@@ -531,6 +531,7 @@ mod tests {
             (PixelLayout::Nv12, ColorMatrix::Bt709, false),
             (PixelLayout::I422, ColorMatrix::Bt601, true),
             (PixelLayout::I444, ColorMatrix::Bt709, false),
+            (PixelLayout::I420, ColorMatrix::Bt2020, false),
         ];
         // A gamma (plain) target gets R'G'B' as is; an sRGB target encodes on write, and
         // must end up with the same bytes.
