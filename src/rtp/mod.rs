@@ -78,6 +78,15 @@ impl SeqTracker {
     }
 }
 
+/// Whether a packet that came on an RTP port or channel is RTCP: its second byte is an RTCP
+/// packet type (SR 200 … APP 204), which reads as RTP payload type 72–76 with the marker bit.
+/// RFC 3551 §6 keeps those payload types free so RTCP can share the RTP port (RFC 5761 §4);
+/// taken as RTP, a sender report would count as a packet of a bogus SSRC.
+pub fn is_rtcp_on_rtp_port(data: &[u8]) -> bool {
+    data.get(1)
+        .is_some_and(|&byte| (72..=76).contains(&(byte & 0x7f)))
+}
+
 /// The parts of an RTP packet the depacketizers need, detached from the receive buffer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RtpPacketInfo {
@@ -163,6 +172,18 @@ mod tests {
         assert_eq!(seq.step(&packet(9, 1_000)), SeqStep::Restart);
         assert_eq!(seq.step(&packet(9, 1_001)), SeqStep::Next);
         assert_eq!(seq.step(&packet(7, 40_001)), SeqStep::Restart, "and back");
+    }
+
+    #[test]
+    fn rtcp_on_the_rtp_port_is_told_from_rtp() {
+        // A sender report (RTCP type 200) and a BYE (203).
+        assert!(is_rtcp_on_rtp_port(&[0x80, 200, 0, 6]));
+        assert!(is_rtcp_on_rtp_port(&[0x81, 203, 0, 1]));
+        // Payload types around the range, with and without the marker bit, are RTP.
+        for byte in [96u8, 96 | 0x80, 71 | 0x80, 77 | 0x80, 0, 0x80] {
+            assert!(!is_rtcp_on_rtp_port(&[0x80, byte]), "{byte}");
+        }
+        assert!(!is_rtcp_on_rtp_port(&[0x80]));
     }
 
     #[test]

@@ -40,13 +40,14 @@ pub enum PacketVerdict {
     Reordered,
     /// A sequence number already received.
     Duplicate,
-    /// The source is not valid yet (A.1 probation); not counted.
+    /// The source is not valid yet (A.1 probation), or the packet is of another SSRC that is
+    /// on probation to replace the current source; not counted.
     Probation,
     /// A jump of more than `MAX_DROPOUT` ahead or `MAX_MISORDER` behind; not counted. If the
     /// next packet follows it, the source restarts there.
     SeqJump,
-    /// Counting starts over at this packet: a new SSRC (then the packet starts probation), or a
-    /// sequence jump confirmed by the packet after it (A.1 `bad_seq`).
+    /// Counting starts over at this packet: a new SSRC that this packet brought through
+    /// probation, or a sequence jump confirmed by the packet after it (A.1 `bad_seq`).
     Restart,
 }
 
@@ -288,6 +289,9 @@ fn signed_ticks(later: Instant, earlier: Instant, clock_rate: u32) -> f64 {
 pub struct ReceiverStats {
     clock_rate: u32,
     source: Option<Source>,
+    /// Another SSRC on probation to replace `source` (A.1: `MIN_SEQUENTIAL` packets in
+    /// sequence); dropped when a packet of `source` comes first.
+    candidate: Option<Source>,
     last_sr: Option<LastSenderReport>,
     reordered: u64,
     duplicates: u64,
@@ -302,6 +306,7 @@ impl ReceiverStats {
         Self {
             clock_rate,
             source: None,
+            candidate: None,
             last_sr: None,
             reordered: 0,
             duplicates: 0,
@@ -312,7 +317,10 @@ impl ReceiverStats {
     }
 
     /// Call for every RTP packet in arrival order (before any reordering); returns what the
-    /// packet was. A new SSRC replaces the source (RFC 3550 §8.2 allows a sender to change it).
+    /// packet was. A new SSRC (RFC 3550 §8.2 allows a sender to change it) replaces a valid
+    /// source only once it passed probation (A.1: `MIN_SEQUENTIAL` packets in sequence);
+    /// meanwhile the current source goes on being counted, so a stray packet of another SSRC
+    /// changes nothing.
     pub fn on_rtp(
         &mut self,
         ssrc: u32,
@@ -326,19 +334,18 @@ impl ReceiverStats {
             .saturating_add(u64::try_from(payload_len).unwrap_or(u64::MAX));
         let source = match &mut self.source {
             Some(source) if source.ssrc == ssrc => source,
+            Some(source) if source.probation == 0 => {
+                return self.on_rtp_of_candidate(ssrc, seq, rtp_ts, arrival);
+            }
             other => {
-                let restarted = other.is_some();
+                // No source yet, or one that never became valid: nothing counted to keep.
                 let mut source = Source::new(ssrc, seq);
                 source.update_seq(seq);
                 *other = Some(source);
-                return if restarted {
-                    self.restarts += 1;
-                    PacketVerdict::Restart
-                } else {
-                    PacketVerdict::Probation
-                };
+                return PacketVerdict::Probation;
             }
         };
+        self.candidate = None;
         let verdict = source.update_seq(seq);
         match verdict {
             PacketVerdict::Probation => return verdict,
@@ -353,6 +360,37 @@ impl ReceiverStats {
         }
         source.update_jitter(rtp_ts, arrival, self.clock_rate);
         verdict
+    }
+
+    /// A packet of an SSRC other than the valid current source: probation of the candidate,
+    /// which replaces the source when it passes.
+    fn on_rtp_of_candidate(
+        &mut self,
+        ssrc: u32,
+        seq: u16,
+        rtp_ts: u32,
+        arrival: Instant,
+    ) -> PacketVerdict {
+        let candidate = match &mut self.candidate {
+            Some(candidate) if candidate.ssrc == ssrc => candidate,
+            other => {
+                let mut candidate = Source::new(ssrc, seq);
+                candidate.update_seq(seq);
+                *other = Some(candidate);
+                return PacketVerdict::Probation;
+            }
+        };
+        if candidate.update_seq(seq) == PacketVerdict::Probation {
+            return PacketVerdict::Probation;
+        }
+        // Passed probation, and this packet is counted as its first.
+        let Some(mut source) = self.candidate.take() else {
+            return PacketVerdict::Probation;
+        };
+        source.update_jitter(rtp_ts, arrival, self.clock_rate);
+        self.source = Some(source);
+        self.restarts += 1;
+        PacketVerdict::Restart
     }
 
     /// Keeps the sender report for the LSR/DLSR fields of our next report and for
@@ -819,28 +857,72 @@ mod tests {
     }
 
     #[test]
-    fn ssrc_change_restarts_the_source() {
+    fn ssrc_change_restarts_the_source_after_probation() {
         let t0 = Instant::now();
         let mut stats = ReceiverStats::new(CLOCK);
         feed(&mut stats, t0, 1, &[100, 101, 102, 110]);
         assert_eq!(stats.snapshot().packets_lost, 7);
         assert_eq!(
             stats.on_rtp(2, 5000, 0, 10, t0 + ms(200)),
+            PacketVerdict::Probation
+        );
+        // Still the old source until the new one passed probation.
+        let snap = stats.snapshot();
+        assert_eq!((snap.ssrc, snap.valid, snap.restarts), (Some(1), true, 0));
+        assert_eq!(snap.packets_lost, 7);
+        assert_eq!(
+            stats.on_rtp(2, 5001, 3000, 10, t0 + ms(233)),
             PacketVerdict::Restart
         );
         let snap = stats.snapshot();
-        assert_eq!(snap.ssrc, Some(2));
-        assert!(!snap.valid);
-        assert_eq!(snap.restarts, 1);
-        assert_eq!(stats.report_block(t0 + ms(201)), None);
-        assert_eq!(
-            stats.on_rtp(2, 5001, 3000, 10, t0 + ms(233)),
-            PacketVerdict::InOrder
-        );
-        let snap = stats.snapshot();
-        assert!(snap.valid);
+        assert_eq!((snap.ssrc, snap.valid, snap.restarts), (Some(2), true, 1));
         assert_eq!((snap.packets_expected, snap.packets_lost), (1, 0));
         assert_eq!(snap.jitter, 0.0);
+        assert_eq!(
+            stats.on_rtp(2, 5002, 6000, 10, t0 + ms(266)),
+            PacketVerdict::InOrder
+        );
+        assert_eq!(stats.snapshot().packets_expected, 2);
+    }
+
+    /// RFC 3550 A.1: one packet of another SSRC is not a new source; the current one goes on
+    /// being counted, without a restart (before, it was two: to SSRC 2 and back).
+    #[test]
+    fn a_stray_packet_of_another_ssrc_changes_nothing() {
+        let t0 = Instant::now();
+        let mut stats = ReceiverStats::new(CLOCK);
+        let seqs: Vec<u16> = (10..=20).collect();
+        feed(&mut stats, t0, 1, &seqs);
+        assert_eq!(
+            stats.on_rtp(2, 40_000, 0, 10, t0 + ms(400)),
+            PacketVerdict::Probation
+        );
+        let verdicts = feed(
+            &mut stats,
+            t0 + ms(500),
+            1,
+            &(21..=30).collect::<Vec<u16>>(),
+        );
+        assert!(verdicts.iter().all(|v| *v == PacketVerdict::InOrder));
+        let snap = stats.snapshot();
+        // 10 was probation; 11..=30 counted.
+        assert_eq!(snap.ssrc, Some(1));
+        assert_eq!(
+            (
+                snap.packets_expected,
+                snap.packets_received,
+                snap.packets_lost
+            ),
+            (20, 20, 0)
+        );
+        assert_eq!(snap.restarts, 0);
+        // A packet of the candidate SSRC after the current source went on starts probation
+        // over: the stray and this one are not "in a row".
+        assert_eq!(
+            stats.on_rtp(2, 40_001, 0, 10, t0 + ms(900)),
+            PacketVerdict::Probation
+        );
+        assert_eq!(stats.snapshot().ssrc, Some(1));
     }
 
     #[test]

@@ -33,6 +33,7 @@ use super::message::{interleaved_frame, serialize_request, serialize_response, F
 use super::sdp::{base_url_of, parse_presentation, Presentation};
 use super::tls::{handshake, TlsConnection, TlsOptions};
 use super::url::{redact_url_text, CameraUrl, Credentials};
+use crate::rtp::is_rtcp_on_rtp_port;
 use crate::rtp::reorder::{PushResult, ReorderBuffer};
 use crate::rtp::rtcp::{
     build_receiver_report, parse_rtcp, ReceiverSnapshot, ReceiverStats, RtcpItem,
@@ -823,6 +824,8 @@ impl RtspSession {
     /// Returns the packet when it can be handed on now.
     fn on_packet(&mut self, index: usize, is_rtcp: bool, data: Vec<u8>) -> Option<Packet> {
         let arrival = std::time::Instant::now();
+        // RTCP on the RTP port or channel (RFC 5761) is RTCP, never counted as RTP.
+        let is_rtcp = is_rtcp || is_rtcp_on_rtp_port(&data);
         let s = self.setup_streams.get_mut(index)?;
         let stream = s.stream;
         if is_rtcp {
@@ -1686,6 +1689,43 @@ mod tests {
             let lines: Vec<&str> = answer.lines().collect();
             assert!(lines.contains(&"CSeq: 7"), "{answer}");
             assert!(lines.contains(&"Session: ABC123"), "{answer}");
+        });
+    }
+
+    /// A 28-byte sender report of SSRC 1 (NTP 0xe8f1_2a3b_8000_0000, RTP 90 000).
+    fn sender_report() -> Vec<u8> {
+        vec![
+            0x80, 200, 0, 6, 0, 0, 0, 1, 0xe8, 0xf1, 0x2a, 0x3b, 0x80, 0, 0, 0, 0, 0x01, 0x5f,
+            0x90, 0, 0, 1, 0x2c, 0, 4, 0x93, 0xe0,
+        ]
+    }
+
+    /// RTCP on the RTP channel (RFC 5761) is applied as RTCP, not counted as a packet of a
+    /// bogus SSRC (the NTP time's high word, read as RTP).
+    #[test]
+    fn rtcp_on_the_rtp_channel_is_taken_as_rtcp() {
+        block_on(async {
+            let (listener, port) = fake_server().await;
+            let _server = tokio::spawn(async move { listener.accept().await });
+            let mut session = interleaved_session(port).await;
+            for seq in [1, 2, 3] {
+                assert!(session.on_interleaved(0, rtp_packet(seq)).is_some());
+            }
+            let packet = session.on_interleaved(0, sender_report());
+            assert_eq!(
+                packet,
+                Some(Packet::Rtcp {
+                    stream: 0,
+                    data: sender_report()
+                })
+            );
+            let stats = session.receiver_stats(0).unwrap();
+            assert_eq!(stats.ssrc, Some(1));
+            assert_eq!((stats.packets_received, stats.seq_jumps), (2, 0));
+            assert_eq!(
+                stats.last_sr.map(|sr| sr.ntp_timestamp),
+                Some(0xe8f1_2a3b_8000_0000)
+            );
         });
     }
 
