@@ -529,7 +529,7 @@ pub enum RtcpItem {
 
 /// Why an RTCP packet could not be parsed. Offsets count from the start of the datagram (or
 /// interleaved frame), so the packet can be found in a capture.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum RtcpError {
     #[error("empty RTCP packet")]
     Empty,
@@ -617,15 +617,31 @@ fn parse_packet(
 }
 
 /// Parses a (compound) RTCP packet (RFC 3550 §6.1) into its sender reports, receiver reports
-/// and BYEs; other packet types become [`RtcpItem::Other`]. Never panics.
+/// and BYEs; other packet types become [`RtcpItem::Other`]. Never panics. All or nothing: see
+/// [`parse_rtcp_items`] for the items before an error.
 ///
 /// Laxer than the RFC's validity check (A.2) where cameras are sloppy and nothing is lost by
 /// it: the first packet need not be an SR or RR, and padding is accepted on any packet.
 pub fn parse_rtcp(data: &[u8]) -> Result<Vec<RtcpItem>, RtcpError> {
+    match parse_rtcp_items(data) {
+        (items, None) => Ok(items),
+        (_, Some(error)) => Err(error),
+    }
+}
+
+/// Like [`parse_rtcp`], but keeps the items of the packets before the first error, with that
+/// error: a valid sender report followed by a damaged SDES still gives its NTP↔RTP mapping.
+pub fn parse_rtcp_items(data: &[u8]) -> (Vec<RtcpItem>, Option<RtcpError>) {
+    let mut items = Vec::new();
+    let error = parse_rtcp_into(data, &mut items).err();
+    (items, error)
+}
+
+/// The parser of [`parse_rtcp_items`]: appends the items of each packet until one fails.
+fn parse_rtcp_into(data: &[u8], items: &mut Vec<RtcpItem>) -> Result<(), RtcpError> {
     if data.is_empty() {
         return Err(RtcpError::Empty);
     }
-    let mut items = Vec::new();
     let mut offset = 0;
     while offset < data.len() {
         let rest = data.get(offset..).unwrap_or_default();
@@ -662,7 +678,7 @@ pub fn parse_rtcp(data: &[u8]) -> Result<Vec<RtcpItem>, RtcpError> {
         items.extend(parse_packet(packet, packet_type, count, offset)?);
         offset += len;
     }
-    Ok(items)
+    Ok(())
 }
 
 fn push_header(out: &mut Vec<u8>, count: usize, packet_type: u8, len_in_bytes: usize) {
@@ -715,12 +731,16 @@ pub fn build_receiver_report(our_ssrc: u32, cname: &str, blocks: &[ReportBlock])
     out
 }
 
-/// Drives RTCP parsing over arbitrary bytes for the fuzz target, and checks that every receiver
-/// report parsed survives a build/parse round trip. Returns the number of items.
+/// Drives RTCP parsing over arbitrary bytes for the fuzz target, and checks that the items
+/// before an error are those a strict parse gives without it, and that every receiver report
+/// parsed survives a build/parse round trip. Returns the number of items.
 pub fn fuzz_parse(data: &[u8]) -> usize {
-    let Ok(items) = parse_rtcp(data) else {
-        return 0;
-    };
+    let (items, error) = parse_rtcp_items(data);
+    match (parse_rtcp(data), &error) {
+        (Ok(strict), None) => assert_eq!(strict, items),
+        (Err(strict), Some(error)) => assert_eq!(&strict, error),
+        (strict, _) => panic!("strict {strict:?}, lenient {items:?} and {error:?}"),
+    }
     let mut stats = ReceiverStats::new(90_000);
     let now = Instant::now();
     for item in &items {
@@ -1316,6 +1336,37 @@ mod tests {
             })
         );
         assert!(parse_rtcp(&[0x80, 201, 0]).is_err());
+    }
+
+    /// A valid SR followed by an SDES whose length runs past the end: the SR is kept.
+    #[test]
+    fn items_before_an_error_are_kept() {
+        let sr = rtcp_types::SenderReport::builder(0x1122_3344)
+            .ntp_timestamp(0xe8f1_2a3b_8000_0000)
+            .rtp_timestamp(90_000);
+        let mut bytes = vec![0; 28];
+        assert_eq!(sr.write_into(&mut bytes).expect("writes"), 28);
+        bytes.extend_from_slice(&[0x81, 202, 0, 5, 0x11, 0x22, 0x33, 0x44]);
+        let (items, error) = parse_rtcp_items(&bytes);
+        assert_eq!(
+            items,
+            [RtcpItem::SenderReport(SenderInfo {
+                ssrc: 0x1122_3344,
+                ntp_timestamp: 0xe8f1_2a3b_8000_0000,
+                rtp_timestamp: 90_000,
+                packet_count: 0,
+                octet_count: 0,
+            })]
+        );
+        let truncated = RtcpError::Truncated {
+            offset: 28,
+            needed: 24,
+            available: 8,
+        };
+        assert_eq!(error, Some(truncated.clone()));
+        assert_eq!(parse_rtcp(&bytes), Err(truncated));
+        assert_eq!(fuzz_parse(&bytes), 1);
+        assert_eq!(parse_rtcp_items(&[]), (Vec::new(), Some(RtcpError::Empty)));
     }
 
     #[test]

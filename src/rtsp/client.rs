@@ -36,7 +36,7 @@ use super::url::{redact_url_text, CameraUrl, Credentials};
 use crate::rtp::is_rtcp_on_rtp_port;
 use crate::rtp::reorder::{PushResult, ReorderBuffer};
 use crate::rtp::rtcp::{
-    build_receiver_report, parse_rtcp, ReceiverSnapshot, ReceiverStats, RtcpItem,
+    build_receiver_report, parse_rtcp_items, ReceiverSnapshot, ReceiverStats, RtcpItem,
 };
 
 /// How RTP reaches us.
@@ -829,11 +829,14 @@ impl RtspSession {
         let s = self.setup_streams.get_mut(index)?;
         let stream = s.stream;
         if is_rtcp {
-            if let Ok(items) = parse_rtcp(&data) {
-                for item in items {
-                    if let RtcpItem::SenderReport(sr) = item {
-                        s.stats.on_sender_report(&sr, arrival);
-                    }
+            // A damaged packet late in a compound one leaves the reports before it good.
+            let (items, error) = parse_rtcp_items(&data);
+            if let Some(error) = error {
+                tracing::debug!(stream, "RTCP packet not read to the end: {error}");
+            }
+            for item in items {
+                if let RtcpItem::SenderReport(sr) = item {
+                    s.stats.on_sender_report(&sr, arrival);
                 }
             }
             return Some(Packet::Rtcp { stream, data });
@@ -1725,6 +1728,31 @@ mod tests {
             assert_eq!(
                 stats.last_sr.map(|sr| sr.ntp_timestamp),
                 Some(0xe8f1_2a3b_8000_0000)
+            );
+        });
+    }
+
+    /// A sender report followed by a truncated SDES: the report is applied all the same.
+    #[test]
+    fn a_sender_report_before_a_damaged_packet_is_applied() {
+        block_on(async {
+            let (listener, port) = fake_server().await;
+            let _server = tokio::spawn(async move { listener.accept().await });
+            let mut session = interleaved_session(port).await;
+            for seq in [1, 2] {
+                assert!(session.on_interleaved(0, rtp_packet(seq)).is_some());
+            }
+            let mut compound = sender_report();
+            compound.extend_from_slice(&[0x81, 202, 0, 5, 0x11, 0x22, 0x33, 0x44]);
+            assert!(matches!(
+                session.on_interleaved(1, compound),
+                Some(Packet::Rtcp { stream: 0, .. })
+            ));
+            let stats = session.receiver_stats(0).unwrap();
+            assert_eq!(
+                stats.last_sr.map(|sr| sr.rtp_timestamp),
+                Some(90_000),
+                "{stats:?}"
             );
         });
     }
