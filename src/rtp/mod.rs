@@ -35,8 +35,10 @@ impl SeqStep {
     }
 }
 
-/// RFC 3550 §A.1's MAX_MISORDER: a packet further back than this is not merely late; if the
-/// next packet follows on from it, the source has started its numbering over.
+/// RFC 3550 §A.1's MAX_MISORDER: a packet this far back or further is not merely late (A.1:
+/// `udelta <= RTP_SEQ_MOD - MAX_MISORDER`); if the next packet follows on from it, the source
+/// has started its numbering over. Shared by the depacketizers, the receiver statistics and
+/// the reorder buffer.
 pub(crate) const MAX_MISORDER: u16 = 100;
 
 /// The sequence position every depacketizer keeps; each decides itself what a gap damages.
@@ -63,7 +65,7 @@ impl SeqTracker {
         }
         let gap = seq.wrapping_sub(previous.wrapping_add(1));
         if gap >= 0x8000 {
-            if previous.wrapping_sub(seq) > MAX_MISORDER {
+            if previous.wrapping_sub(seq) >= MAX_MISORDER {
                 self.restart_at = Some(seq.wrapping_add(1));
             }
             return SeqStep::Stale;
@@ -172,6 +174,20 @@ mod tests {
         assert_eq!(seq.step(&packet(9, 1_000)), SeqStep::Restart);
         assert_eq!(seq.step(&packet(9, 1_001)), SeqStep::Next);
         assert_eq!(seq.step(&packet(7, 40_001)), SeqStep::Restart, "and back");
+    }
+
+    /// RFC 3550 A.1: exactly MAX_MISORDER behind is far enough to start a restart; one less
+    /// is merely late.
+    #[test]
+    fn exactly_max_misorder_behind_can_start_a_restart() {
+        let mut seq = SeqTracker::default();
+        assert_eq!(seq.step(&packet(7, 5_000)), SeqStep::Next);
+        assert_eq!(seq.step(&packet(7, 4_900)), SeqStep::Stale);
+        assert_eq!(seq.step(&packet(7, 4_901)), SeqStep::Restart);
+        let mut seq = SeqTracker::default();
+        assert_eq!(seq.step(&packet(7, 5_000)), SeqStep::Next);
+        assert_eq!(seq.step(&packet(7, 4_901)), SeqStep::Stale);
+        assert_eq!(seq.step(&packet(7, 4_902)), SeqStep::Stale);
     }
 
     #[test]

@@ -9,13 +9,14 @@
 
 use std::time::{Duration, Instant};
 
+use super::MAX_MISORDER;
+
 /// RFC 3550 A.1: packets in a row needed before a new source counts as valid.
 const MIN_SEQUENTIAL: u8 = 2;
 /// RFC 3550 A.1: the largest forward sequence jump still taken as loss rather than a restart.
 const MAX_DROPOUT: u16 = 3000;
-/// RFC 3550 A.1: how far behind the highest sequence number a packet may be and still count as
-/// reordered (or duplicated) rather than as a jump.
-const MAX_MISORDER: u16 = 100;
+/// RFC 3550 A.1: the number of distinct sequence numbers.
+const RTP_SEQ_MOD: u32 = 1 << 16;
 
 /// RTCP packet types (RFC 3550 §12.1).
 const PT_SR: u8 = 200;
@@ -221,7 +222,8 @@ impl Source {
             self.seen = self.seen.checked_shl(u32::from(udelta)).unwrap_or(0) | 1;
             self.max_seq = seq;
             PacketVerdict::InOrder
-        } else if udelta <= u16::MAX - MAX_MISORDER {
+        } else if u32::from(udelta) <= RTP_SEQ_MOD - u32::from(MAX_MISORDER) {
+            // MAX_MISORDER or more behind (A.1 compares the same way).
             if self.bad_seq == Some(seq) {
                 // Two packets in a row after the jump: the sender restarted its numbering.
                 self.init_seq(seq);
@@ -231,7 +233,7 @@ impl Source {
                 return PacketVerdict::SeqJump;
             }
         } else {
-            // 1..=MAX_MISORDER behind the highest sequence number.
+            // 1..MAX_MISORDER behind the highest sequence number.
             let bit = 1u128 << self.max_seq.wrapping_sub(seq);
             if self.seen & bit != 0 {
                 PacketVerdict::Duplicate
@@ -985,6 +987,24 @@ mod tests {
             stats.on_rtp(1, 14u16.wrapping_sub(200), 0, 1, Instant::now()),
             PacketVerdict::SeqJump
         );
+    }
+
+    /// RFC 3550 A.1: `udelta <= RTP_SEQ_MOD - MAX_MISORDER` is a jump, so exactly 100 behind
+    /// is one and 99 behind is a reordered packet.
+    #[test]
+    fn exactly_max_misorder_behind_is_a_jump() {
+        let mut stats = ReceiverStats::new(CLOCK);
+        let verdicts = feed(&mut stats, Instant::now(), 1, &[0, 1, 200, 101, 100, 102]);
+        assert_eq!(
+            verdicts[3..],
+            [
+                PacketVerdict::Reordered,
+                PacketVerdict::SeqJump,
+                PacketVerdict::Reordered
+            ]
+        );
+        let snap = stats.snapshot();
+        assert_eq!((snap.reordered, snap.seq_jumps, snap.restarts), (2, 1, 0));
     }
 
     #[test]
