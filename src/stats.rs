@@ -236,10 +236,20 @@ pub fn unix_now_ms() -> f64 {
         .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
 }
 
-/// Turns an NTP 32.32 timestamp into milliseconds since the Unix epoch.
+/// Turns an NTP 32.32 timestamp into milliseconds since the Unix epoch; `None` before 1970.
+///
+/// The seconds field wraps on 2036-02-07 (era 1 starts, RFC 5905 §6): like SNTP (RFC 4330 §3)
+/// seconds below 2^31 are taken to be in era 1 (2036–2104), the rest in era 0 (1968–2036).
 pub fn ntp_to_unix_ms(ntp: u64) -> Option<f64> {
     const NTP_UNIX_OFFSET_S: u64 = 2_208_988_800;
-    let secs = (ntp >> 32).checked_sub(NTP_UNIX_OFFSET_S)?;
+    const ERA_S: u64 = 1 << 32;
+    let secs_in_era = ntp >> 32;
+    let secs_since_1900 = if secs_in_era < 1 << 31 {
+        secs_in_era + ERA_S
+    } else {
+        secs_in_era
+    };
+    let secs = secs_since_1900.checked_sub(NTP_UNIX_OFFSET_S)?;
     let frac = (ntp & 0xffff_ffff) as f64 / 4_294_967_296.0;
     Some((secs as f64 + frac) * 1000.0)
 }
@@ -310,7 +320,22 @@ mod tests {
         // 2026-01-01T00:00:00Z is 1767225600 s after the Unix epoch.
         let ntp = (1_767_225_600u64 + 2_208_988_800) << 32 | 0x8000_0000;
         assert_eq!(ntp_to_unix_ms(ntp), Some(1_767_225_600_500.0));
-        assert_eq!(ntp_to_unix_ms(5 << 32), None);
+        // Era 0's last years before 1970 (its seconds from 2^31 on) have no Unix time.
+        assert_eq!(ntp_to_unix_ms(2_200_000_000 << 32), None);
+    }
+
+    /// RFC 5905 §6: the seconds wrap on 2036-02-07T06:28:16Z; small values are era 1.
+    #[test]
+    fn ntp_era_rollover() {
+        const ERA_1_START_UNIX_S: u64 = (1 << 32) - 2_208_988_800;
+        assert_eq!(ERA_1_START_UNIX_S, 2_085_978_496);
+        assert_eq!(ntp_to_unix_ms(0), Some(ERA_1_START_UNIX_S as f64 * 1000.0));
+        // The last second of era 0 and the first of era 1 are one second apart.
+        let last = ntp_to_unix_ms(0xffff_ffff << 32).unwrap();
+        assert_eq!(ntp_to_unix_ms(0).unwrap() - last, 1000.0);
+        // 2040-01-01T00:00:00Z, 2_208_988_800 s after the Unix epoch.
+        let ntp = (2_208_988_800u64 + 2_208_988_800 - (1 << 32)) << 32;
+        assert_eq!(ntp_to_unix_ms(ntp), Some(2_208_988_800_000.0));
     }
 
     #[test]
