@@ -299,6 +299,9 @@ pub struct RtspSession {
     paused: bool,
     torn_down: bool,
     our_ssrc: u32,
+    /// Our RTCP canonical name, the same in every report we send (RFC 3550 §6.5.1: one CNAME
+    /// per SSRC).
+    cname: String,
     udp_buf: Vec<u8>,
 }
 
@@ -398,6 +401,7 @@ impl RtspSession {
             paused: false,
             torn_down: false,
             our_ssrc: rand::random(),
+            cname: format!("vedette@{local_ip}"),
             udp_buf: vec![0; 65536],
         })
     }
@@ -642,7 +646,7 @@ impl RtspSession {
                     source_ip,
                     peer_ip,
                 };
-                pair.punch_holes(self.our_ssrc);
+                pair.punch_holes(self.our_ssrc, &self.cname);
                 Carrier::Udp(pair)
             }
             (_, channels) => {
@@ -885,10 +889,9 @@ impl RtspSession {
     /// interleaved RTCP channel.
     async fn send_receiver_reports(&mut self) -> Result<(), RtspError> {
         let now = std::time::Instant::now();
-        let cname = format!("vedette@{}", self.local_ip);
         for s in &mut self.setup_streams {
             let block = s.stats.report_block(now);
-            let report = build_receiver_report(self.our_ssrc, &cname, block.as_slice());
+            let report = build_receiver_report(self.our_ssrc, &self.cname, block.as_slice());
             match &s.carrier {
                 Carrier::Udp(pair) => {
                     if let Some(to) = pair.server_rtcp {
@@ -1400,15 +1403,16 @@ fn datagram_from_server(from: IpAddr, source: Option<IpAddr>, peer: IpAddr) -> b
 
 impl UdpPair {
     /// Opens the path through NATs and firewalls on the way (RFC 7604 §3.3-ish): one datagram
-    /// to each server port from the ports the server will send to.
-    fn punch_holes(&self, our_ssrc: u32) {
+    /// to each server port from the ports the server will send to; the RTCP one is an empty
+    /// receiver report with our SSRC and CNAME.
+    fn punch_holes(&self, our_ssrc: u32, cname: &str) {
         if let Some(to) = self.server_rtp {
             let _ = self.rtp.try_send_to(&HOLE_PUNCH, to);
         }
         if let Some(to) = self.server_rtcp {
             let _ = self
                 .rtcp
-                .try_send_to(&build_receiver_report(our_ssrc, "vedette", &[]), to);
+                .try_send_to(&build_receiver_report(our_ssrc, cname, &[]), to);
         }
     }
 }
@@ -2040,6 +2044,68 @@ mod tests {
             ..Default::default()
         };
         (CameraUrl::parse(url).unwrap(), opts)
+    }
+
+    /// The CNAME of the SDES item in an RTCP compound packet.
+    fn cname_of(report: &[u8]) -> Vec<u8> {
+        let compound = rtcp_types::Compound::parse(report).unwrap();
+        for packet in compound {
+            if let Ok(rtcp_types::Packet::Sdes(sdes)) = packet {
+                let chunk = sdes.chunks().next().unwrap();
+                return chunk.items().next().unwrap().value().to_vec();
+            }
+        }
+        panic!("no SDES in {report:?}");
+    }
+
+    /// The next datagram on `socket`, within 5 s.
+    async fn datagram(socket: &UdpSocket) -> Vec<u8> {
+        let mut buf = vec![0u8; 2048];
+        let (n, _) = tokio::time::timeout(Duration::from_secs(5), socket.recv_from(&mut buf))
+            .await
+            .expect("a datagram within 5 s")
+            .unwrap();
+        buf.truncate(n);
+        buf
+    }
+
+    /// A session set up over UDP with a fake server whose RTP and RTCP ports are `server`.
+    async fn udp_session(server: &(UdpSocket, UdpSocket)) -> (RtspSession, Vec<String>) {
+        let (listener, port) = fake_server().await;
+        let rtp_port = server.0.local_addr().unwrap().port();
+        let setup = format!(
+            "RTSP/1.0 200 OK\r\nCSeq: {{cseq}}\r\nSession: S1;timeout=60\r\n\
+             Transport: RTP/AVP;unicast;client_port=0-1;server_port={}-{}\r\n\r\n",
+            rtp_port,
+            rtp_port + 1
+        );
+        let fake =
+            tokio::spawn(async move { answering(&listener, vec![sdp_answer(), setup]).await });
+        let url = CameraUrl::parse(&format!("rtsp://127.0.0.1:{port}/cam")).unwrap();
+        let opts = ClientOptions {
+            transport: Transport::Udp,
+            timeout: Duration::from_secs(5),
+            ..Default::default()
+        };
+        let mut session = RtspSession::connect(&url, opts).await.unwrap();
+        session.describe().await.unwrap();
+        session.setup(0).await.unwrap();
+        (session, fake.await.unwrap())
+    }
+
+    /// RFC 3550 §6.5.1: the hole-punch report and the receiver reports after it carry one
+    /// CNAME for our SSRC.
+    #[test]
+    fn every_report_carries_the_same_cname() {
+        block_on(async {
+            let server = bind_udp_pair(IpAddr::from([127, 0, 0, 1])).unwrap();
+            let (mut session, _) = udp_session(&server).await;
+            let punch = datagram(&server.1).await;
+            session.send_receiver_reports().await.unwrap();
+            let report = datagram(&server.1).await;
+            assert_eq!(cname_of(&report), b"vedette@127.0.0.1");
+            assert_eq!(cname_of(&punch), cname_of(&report));
+        });
     }
 
     /// DESCRIBE answered 302 with a relative Location: the client connects again, to the same
