@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use ffmpeg_next as ffmpeg;
 
@@ -246,7 +246,8 @@ fn sample_aspect_is_sane(num: u32, den: u32) -> bool {
 pub struct DecoderStats {
     pub access_units: AtomicU64,
     pub frames_decoded: AtomicU64,
-    /// Access units not decoded because they followed packet loss and preceded an IDR.
+    /// Pictures not shown: before the first keyframe (not decoded), or held back after packet
+    /// loss while a keyframe was near (decoded, not shown).
     pub held_back: AtomicU64,
     /// Access units dropped because the decode queue was full.
     pub dropped_queue_full: AtomicU64,
@@ -440,12 +441,16 @@ enum Show {
 
 /// After packet loss a picture (and every picture that references it) is damaged until the
 /// next keyframe. When loss is rare, the tile keeps the last clean picture until then (a short
-/// freeze beats smeared blocks). When loss is persistent (a lossy radio link) that would leave
-/// the tile frozen almost all the time, so damaged pictures are shown, concealed by FFmpeg.
+/// freeze beats smeared blocks), but not for longer than [`Self::HOLD_AT_MOST`]: cameras with
+/// "smart" GOPs send a keyframe every 4–10 s, and a tile frozen that long after one lost
+/// packet looks dead. When loss is persistent (a lossy radio link) holding back would leave
+/// the tile frozen almost all the time, so damaged pictures are shown at once, concealed by
+/// FFmpeg. Damaged pictures are decoded either way, so that once shown they rest on every
+/// picture that arrived.
 #[derive(Debug, Default)]
 struct DamagePolicy {
-    /// Damaged since the last keyframe.
-    damaged: bool,
+    /// When the pictures since the last keyframe became damaged (None: clean).
+    damaged_since: Option<Instant>,
     /// Loss flags of the most recent access units.
     recent: std::collections::VecDeque<bool>,
 }
@@ -455,8 +460,12 @@ impl DamagePolicy {
     const WINDOW: usize = 50;
     /// Above this share of damaged access units, damaged pictures are shown.
     const PERSISTENT: usize = Self::WINDOW / 5;
+    /// The longest a tile keeps its last clean picture while waiting for a keyframe. A camera
+    /// with the usual 1–2 s GOP gets its keyframe first.
+    const HOLD_AT_MOST: Duration = Duration::from_millis(1500);
 
-    fn on_access_unit(&mut self, is_idr: bool, loss: bool) -> Show {
+    /// What to do with the picture of an access unit that arrived `at`.
+    fn on_access_unit(&mut self, is_idr: bool, loss: bool, at: Instant) -> Show {
         if self.recent.len() == Self::WINDOW {
             self.recent.pop_front();
         }
@@ -464,21 +473,25 @@ impl DamagePolicy {
         if is_idr {
             // A keyframe restarts prediction; if it is damaged itself, concealment is the
             // best there is.
-            self.damaged = false;
+            self.damaged_since = None;
             return if loss { Show::Concealed } else { Show::Clean };
         }
-        self.damaged |= loss;
-        if !self.damaged {
-            Show::Clean
-        } else if self.recent.iter().filter(|l| **l).count() > Self::PERSISTENT {
+        if loss && self.damaged_since.is_none() {
+            self.damaged_since = Some(at);
+        }
+        let Some(since) = self.damaged_since else {
+            return Show::Clean;
+        };
+        let persistent = self.recent.iter().filter(|l| **l).count() > Self::PERSISTENT;
+        if persistent || at.saturating_duration_since(since) >= Self::HOLD_AT_MOST {
             Show::Concealed
         } else {
             Show::HoldBack
         }
     }
 
-    fn on_decode_error(&mut self) {
-        self.damaged = true;
+    fn on_decode_error(&mut self, at: Instant) {
+        self.damaged_since.get_or_insert(at);
     }
 }
 
@@ -508,13 +521,10 @@ impl DecodeWorker {
                 continue;
             }
             self.waiting_for_idr = false;
-            let show = damage.on_access_unit(au.is_idr, au.loss);
+            let show = damage.on_access_unit(au.is_idr, au.loss, received_at);
             if show == Show::HoldBack {
-                // Not decoded either: nothing damaged reaches FFmpeg while a clean keyframe
-                // is expected soon.
-                self.keep_parameter_sets(&au);
+                // Decoded (below) but not shown.
                 self.stats.held_back.fetch_add(1, Ordering::Relaxed);
-                continue;
             }
             let started = Instant::now();
             let packet = self.packet_for(&au);
@@ -523,7 +533,7 @@ impl DecodeWorker {
                     "decoding the picture at RTP time {}: {e}",
                     au.ts_in_90khz
                 ));
-                damage.on_decode_error();
+                damage.on_decode_error(received_at);
                 continue;
             }
             loop {
@@ -551,7 +561,7 @@ impl DecodeWorker {
                     Err(ffmpeg::Error::Eof) => break,
                     Err(e) => {
                         self.record_error(e.to_string());
-                        damage.on_decode_error();
+                        damage.on_decode_error(received_at);
                         break;
                     }
                 }
@@ -784,31 +794,47 @@ pub fn init_ffmpeg() {
 mod damage_tests {
     use super::*;
 
+    /// Access units 40 ms apart (25 fps) from one start.
+    struct Clock(Instant, u32);
+
+    impl Clock {
+        fn new() -> Self {
+            Self(Instant::now(), 0)
+        }
+
+        fn next(&mut self) -> Instant {
+            self.1 += 1;
+            self.0 + Duration::from_millis(40) * self.1
+        }
+    }
+
     #[test]
     fn rare_loss_holds_back_until_the_next_keyframe() {
         let mut d = DamagePolicy::default();
-        assert_eq!(d.on_access_unit(true, false), Show::Clean);
+        let mut clock = Clock::new();
+        assert_eq!(d.on_access_unit(true, false, clock.next()), Show::Clean);
         for _ in 0..20 {
-            assert_eq!(d.on_access_unit(false, false), Show::Clean);
+            assert_eq!(d.on_access_unit(false, false, clock.next()), Show::Clean);
         }
-        assert_eq!(d.on_access_unit(false, true), Show::HoldBack);
+        assert_eq!(d.on_access_unit(false, true, clock.next()), Show::HoldBack);
         for _ in 0..10 {
             assert_eq!(
-                d.on_access_unit(false, false),
+                d.on_access_unit(false, false, clock.next()),
                 Show::HoldBack,
                 "references are damaged"
             );
         }
-        assert_eq!(d.on_access_unit(true, false), Show::Clean);
-        assert_eq!(d.on_access_unit(false, false), Show::Clean);
+        assert_eq!(d.on_access_unit(true, false, clock.next()), Show::Clean);
+        assert_eq!(d.on_access_unit(false, false, clock.next()), Show::Clean);
     }
 
     #[test]
     fn persistent_loss_shows_concealed_pictures() {
         let mut d = DamagePolicy::default();
-        d.on_access_unit(true, false);
+        let mut clock = Clock::new();
+        d.on_access_unit(true, false, clock.next());
         let shown: Vec<Show> = (0..60)
-            .map(|i| d.on_access_unit(false, i % 3 == 0))
+            .map(|i| d.on_access_unit(false, i % 3 == 0, clock.next()))
             .collect();
         // First held back; once a fifth of recent pictures are damaged, shown concealed.
         assert_eq!(shown[0], Show::HoldBack);
@@ -817,10 +843,40 @@ mod damage_tests {
     }
 
     #[test]
+    fn a_long_wait_for_a_keyframe_ends_in_concealed_pictures() {
+        // One lost packet on a camera with a keyframe every 8 s: the last clean picture stays
+        // for 1.5 s, then the (concealed) live pictures are shown until the keyframe.
+        let mut d = DamagePolicy::default();
+        let mut clock = Clock::new();
+        assert_eq!(d.on_access_unit(true, false, clock.next()), Show::Clean);
+        let lost_at = clock.next();
+        assert_eq!(d.on_access_unit(false, true, lost_at), Show::HoldBack);
+        let mut first_shown = None;
+        for _ in 0..100 {
+            let at = clock.next();
+            if d.on_access_unit(false, false, at) == Show::Concealed {
+                first_shown.get_or_insert(at);
+            }
+        }
+        let held = first_shown
+            .expect("held back for 4 s")
+            .duration_since(lost_at);
+        // The first picture 1.5 s or more after the loss (pictures are 40 ms apart).
+        assert!(
+            held >= DamagePolicy::HOLD_AT_MOST
+                && held < DamagePolicy::HOLD_AT_MOST + Duration::from_millis(40),
+            "{held:?}"
+        );
+        assert_eq!(d.on_access_unit(true, false, clock.next()), Show::Clean);
+        assert_eq!(d.on_access_unit(false, false, clock.next()), Show::Clean);
+    }
+
+    #[test]
     fn a_damaged_keyframe_is_shown_concealed() {
         let mut d = DamagePolicy::default();
-        assert_eq!(d.on_access_unit(true, true), Show::Concealed);
-        assert_eq!(d.on_access_unit(false, false), Show::Clean);
+        let mut clock = Clock::new();
+        assert_eq!(d.on_access_unit(true, true, clock.next()), Show::Concealed);
+        assert_eq!(d.on_access_unit(false, false, clock.next()), Show::Clean);
     }
 }
 
