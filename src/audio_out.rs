@@ -16,6 +16,12 @@ use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
 
 /// The most audio buffered for the device; older samples are dropped past this.
 const MAX_BUFFERED: Duration = Duration::from_millis(250);
+/// Above this much buffered, the queue is drained slowly: one frame in [`DRAIN_ONE_IN`] is
+/// dropped (sound runs 1 % fast, which nobody hears). Without it, one network burst, or a
+/// camera whose clock runs a little fast, left sound lagging the video by [`MAX_BUFFERED`] for
+/// good, with no room left for the next burst.
+const HIGH_WATER: Duration = Duration::from_millis(120);
+const DRAIN_ONE_IN: usize = 100;
 /// After running dry, playback resumes only once this much is buffered, so network jitter
 /// gives one gap instead of a crackle of tiny ones.
 const RESTART_BUFFERED: Duration = Duration::from_millis(60);
@@ -317,6 +323,10 @@ where
 struct Ring {
     samples: VecDeque<f32>,
     capacity: usize,
+    high_water: usize,
+    channels: usize,
+    /// Frames pushed while draining, counted across pushes so drops stay evenly spaced.
+    drain_phase: usize,
     restart_at: usize,
     /// False after running dry, until `restart_at` samples are queued again.
     playing: bool,
@@ -332,6 +342,9 @@ impl Ring {
         Self {
             samples: VecDeque::with_capacity(samples_for(MAX_BUFFERED)),
             capacity: samples_for(MAX_BUFFERED),
+            high_water: samples_for(HIGH_WATER),
+            channels: usize::from(channels.max(1)),
+            drain_phase: 0,
             restart_at: samples_for(RESTART_BUFFERED),
             playing: false,
             dropped: 0,
@@ -352,7 +365,18 @@ impl Ring {
             self.samples.drain(..overflow);
             self.dropped += overflow as u64;
         }
-        self.samples.extend(samples);
+        if self.samples.len() <= self.high_water {
+            self.samples.extend(samples);
+            return;
+        }
+        for frame in samples.chunks(self.channels) {
+            self.drain_phase = (self.drain_phase + 1) % DRAIN_ONE_IN;
+            if self.drain_phase == 0 {
+                self.dropped += frame.len() as u64;
+            } else {
+                self.samples.extend(frame);
+            }
+        }
     }
 
     fn clear(&mut self) {
@@ -504,6 +528,26 @@ mod tests {
         let huge: Vec<f32> = (0..2000).map(|i| i as f32).collect();
         ring.push(&huge);
         assert_eq!(ring.samples.front(), Some(&1500.0));
+    }
+
+    #[test]
+    fn a_ring_filled_by_a_burst_drains_back_to_low_latency() {
+        // 200 ms queued by a network burst, then the camera and the device at the same pace
+        // (10 ms chunks) for 60 s: the queue comes back under the high-water mark.
+        let mut ring = Ring::new(48_000, 1);
+        ring.push(&vec![0.25; 9_600]);
+        let mut out = vec![0.0f32; 480];
+        for _ in 0..6_000 {
+            ring.push(&[0.25; 480]);
+            ring.fill(&mut out);
+        }
+        assert!(
+            ring.samples.len() <= ring.high_water,
+            "{} samples still queued ({} ms)",
+            ring.samples.len(),
+            ring.samples.len() / 48
+        );
+        assert!(ring.playing, "it never ran dry while draining");
     }
 
     #[test]
