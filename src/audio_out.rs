@@ -48,22 +48,41 @@ enum Command {
     Stop,
 }
 
+type Opener = Box<dyn Fn() -> Result<AudioOutput, AudioOutError> + Send + Sync>;
+
 /// Which camera is heard: at most one at a time, every camera starts muted. Shared by the UI
-/// (which picks) and the camera tasks (which play). The output device opens on first use.
-#[derive(Default)]
+/// (which picks, and opens the device when a camera is unmuted) and the camera tasks (which
+/// play into the open device, never opening it themselves: that blocks).
 pub struct AudioRouter {
-    output: std::sync::OnceLock<Result<AudioOutput, String>>,
+    /// The device as last opened, or why it could not be. A failure, or a device that went
+    /// away (headphones unplugged), is tried again at the next unmute.
+    output: Mutex<Option<Result<Arc<AudioOutput>, String>>>,
+    opener: Opener,
     /// Camera id + 1 of the audible camera; 0 when all are muted.
     audible: std::sync::atomic::AtomicU64,
 }
 
+impl Default for AudioRouter {
+    fn default() -> Self {
+        Self::with_opener(Box::new(AudioOutput::open))
+    }
+}
+
 impl AudioRouter {
+    fn with_opener(opener: Opener) -> Self {
+        Self {
+            output: Mutex::new(None),
+            opener,
+            audible: Default::default(),
+        }
+    }
+
     /// Makes `camera` the one heard (muting the one before), or mutes all with `None`.
     pub fn set_audible(&self, camera: Option<u64>) {
         use std::sync::atomic::Ordering;
         self.audible
             .store(camera.map_or(0, |c| c + 1), Ordering::Relaxed);
-        if let Some(Ok(out)) = self.output.get() {
+        if let Some(out) = self.output() {
             out.clear();
         }
     }
@@ -77,32 +96,48 @@ impl AudioRouter {
         self.audible() == Some(camera)
     }
 
-    /// Opens the device if needed (blocks the first time: not on the UI thread). The error,
-    /// e.g. "no audio output device", is kept so it is reported once, not retried per packet.
-    pub fn output(&self) -> Result<&AudioOutput, &str> {
-        self.output
-            .get_or_init(|| {
-                AudioOutput::open().map_err(|e| {
-                    tracing::warn!("audio: {e}");
-                    e.to_string()
-                })
-            })
-            .as_ref()
-            .map_err(String::as_str)
+    /// Opens the device unless it is open and working. Blocks (a few ms; up to the open
+    /// timeout on a stuck sound server): never on the UI thread or a camera task. The error,
+    /// e.g. "no audio output device", is kept for [`Self::error`] until the next try.
+    pub fn open(&self) -> Result<Arc<AudioOutput>, String> {
+        let Ok(mut output) = self.output.lock() else {
+            return Err("audio output state poisoned".into());
+        };
+        if let Some(Ok(out)) = output.as_ref() {
+            if !out.is_lost() {
+                return Ok(out.clone());
+            }
+            tracing::info!("audio: the output device went away; opening the default one again");
+        }
+        let opened = (self.opener)().map(Arc::new).map_err(|e| {
+            tracing::warn!("audio: {e}");
+            e.to_string()
+        });
+        *output = Some(opened.clone());
+        opened
     }
 
-    /// The device error, once opening was tried.
-    pub fn error(&self) -> Option<String> {
-        match self.output.get() {
-            Some(Err(e)) => Some(e.clone()),
+    /// The open device, if it is open and working; never opens it.
+    pub fn output(&self) -> Option<Arc<AudioOutput>> {
+        match self.output.lock().ok()?.as_ref()? {
+            Ok(out) if !out.is_lost() => Some(out.clone()),
             _ => None,
         }
     }
 
-    /// Plays samples from `camera` if it is the audible one.
+    /// Why the device could not be opened at the last try.
+    pub fn error(&self) -> Option<String> {
+        match self.output.lock().ok()?.as_ref()? {
+            Err(e) => Some(e.clone()),
+            Ok(out) if out.is_lost() => Some("the audio output device went away".into()),
+            Ok(_) => None,
+        }
+    }
+
+    /// Plays samples from `camera` if it is the audible one and the device is open.
     pub fn play(&self, camera: u64, samples: &[f32], rate: u32, channels: u16) {
         if self.is_audible(camera) {
-            if let Ok(out) = self.output() {
+            if let Some(out) = self.output() {
                 out.play(samples, rate, channels);
             }
         }
@@ -112,6 +147,8 @@ impl AudioRouter {
 /// An open output device. Dropping it stops the audio thread without waiting for it.
 pub struct AudioOutput {
     ring: Arc<Mutex<Ring>>,
+    /// Set by the stream when its device disappears (unplugged, sound server gone).
+    lost: Arc<std::sync::atomic::AtomicBool>,
     converter: Mutex<Converter>,
     device_rate: u32,
     device_channels: u16,
@@ -138,12 +175,32 @@ impl AudioOutput {
         };
         Ok(Self {
             ring: opened.ring,
+            lost: opened.lost,
             converter: Mutex::new(Converter::new(opened.rate, opened.channels)),
             device_rate: opened.rate,
             device_channels: opened.channels,
             commands,
             thread: Some(thread),
         })
+    }
+
+    /// The stream reported that its device went away.
+    pub fn is_lost(&self) -> bool {
+        self.lost.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// An output with no device behind it (no audio thread): for tests of what feeds it.
+    #[cfg(test)]
+    fn without_device(rate: u32, channels: u16) -> Self {
+        Self {
+            ring: Arc::new(Mutex::new(Ring::new(rate, channels))),
+            lost: Arc::default(),
+            converter: Mutex::new(Converter::new(rate, channels)),
+            device_rate: rate,
+            device_channels: channels,
+            commands: mpsc::channel().0,
+            thread: None,
+        }
     }
 
     /// Queues interleaved samples of `channels` channels at `rate` Hz for playback,
@@ -209,6 +266,7 @@ impl Drop for AudioOutput {
 /// What the audio thread reports once the device is open.
 struct Opened {
     ring: Arc<Mutex<Ring>>,
+    lost: Arc<std::sync::atomic::AtomicBool>,
     rate: u32,
     channels: u16,
 }
@@ -263,16 +321,18 @@ fn open_stream() -> Result<(cpal::Stream, Opened), AudioOutError> {
         config.buffer_size = cpal::BufferSize::Fixed(period.clamp(min, max.max(min)));
     }
     let ring = Arc::new(Mutex::new(Ring::new(rate, channels)));
+    let lost = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let build = |config: cpal::StreamConfig| -> Result<cpal::Stream, AudioOutError> {
         use cpal::SampleFormat as F;
+        let (ring, lost) = (ring.clone(), lost.clone());
         match supported.sample_format() {
-            F::F32 => build_stream::<f32>(&device, config, ring.clone()),
-            F::I16 => build_stream::<i16>(&device, config, ring.clone()),
-            F::U16 => build_stream::<u16>(&device, config, ring.clone()),
-            F::I32 => build_stream::<i32>(&device, config, ring.clone()),
-            F::I8 => build_stream::<i8>(&device, config, ring.clone()),
-            F::U8 => build_stream::<u8>(&device, config, ring.clone()),
-            F::F64 => build_stream::<f64>(&device, config, ring.clone()),
+            F::F32 => build_stream::<f32>(&device, config, ring, lost),
+            F::I16 => build_stream::<i16>(&device, config, ring, lost),
+            F::U16 => build_stream::<u16>(&device, config, ring, lost),
+            F::I32 => build_stream::<i32>(&device, config, ring, lost),
+            F::I8 => build_stream::<i8>(&device, config, ring, lost),
+            F::U8 => build_stream::<u8>(&device, config, ring, lost),
+            F::F64 => build_stream::<f64>(&device, config, ring, lost),
             other => Err(AudioOutError::UnsupportedSampleFormat(other)),
         }
     };
@@ -289,6 +349,7 @@ fn open_stream() -> Result<(cpal::Stream, Opened), AudioOutError> {
         stream,
         Opened {
             ring,
+            lost,
             rate,
             channels,
         },
@@ -299,6 +360,7 @@ fn build_stream<T>(
     device: &cpal::Device,
     config: cpal::StreamConfig,
     ring: Arc<Mutex<Ring>>,
+    lost: Arc<std::sync::atomic::AtomicBool>,
 ) -> Result<cpal::Stream, AudioOutError>
 where
     T: cpal::SizedSample + cpal::FromSample<f32>,
@@ -309,9 +371,16 @@ where
             Ok(mut ring) => ring.fill(out),
             Err(_) => out.fill(T::EQUILIBRIUM),
         },
-        |e: cpal::Error| match e.kind() {
+        move |e: cpal::Error| match e.kind() {
             // Underruns happen whenever the network is late; not worth a log line each.
             cpal::ErrorKind::Xrun => tracing::trace!("audio output: {e}"),
+            // The device is gone: the next unmute opens the default device again.
+            cpal::ErrorKind::DeviceNotAvailable
+            | cpal::ErrorKind::HostUnavailable
+            | cpal::ErrorKind::StreamInvalidated => {
+                tracing::warn!("audio output: {e}");
+                lost.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
             _ => tracing::warn!("audio output: {e}"),
         },
         None,
@@ -528,6 +597,45 @@ mod tests {
         let huge: Vec<f32> = (0..2000).map(|i| i as f32).collect();
         ring.push(&huge);
         assert_eq!(ring.samples.front(), Some(&1500.0));
+    }
+
+    /// A device that was missing (headset not yet connected) or went away (unplugged) is
+    /// tried again at the next unmute; before, the first error was kept for the life of the
+    /// app. Camera tasks never open the device: `play` only uses one that is open.
+    #[test]
+    fn a_missing_or_lost_device_is_opened_again_at_the_next_unmute() {
+        let tries = Arc::new(std::sync::atomic::AtomicU32::new(0));
+        let counted = tries.clone();
+        let router = AudioRouter::with_opener(Box::new(move || {
+            match counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst) {
+                0 => Err(AudioOutError::NoDevice),
+                _ => Ok(AudioOutput::without_device(48_000, 2)),
+            }
+        }));
+        router.set_audible(Some(1));
+        router.play(1, &[0.5; 480], 48_000, 1);
+        assert_eq!(
+            tries.load(std::sync::atomic::Ordering::SeqCst),
+            0,
+            "play opened the device"
+        );
+        assert!(router.open().is_err());
+        assert!(router.error().is_some() && router.output().is_none());
+        // The user unmutes again: this time the device is there.
+        let out = router.open().expect("the second try opens it");
+        assert!(router.error().is_none());
+        router.play(1, &[0.5; 480], 48_000, 1);
+        assert_eq!(out.buffered(), Duration::from_millis(10));
+        assert!(
+            Arc::ptr_eq(&router.open().unwrap(), &out),
+            "an open device is kept"
+        );
+        // Unplugged: the stream says so, and the next open gets a new one.
+        out.lost.store(true, std::sync::atomic::Ordering::Relaxed);
+        assert!(router.output().is_none() && router.error().is_some());
+        let again = router.open().expect("opened again");
+        assert!(!Arc::ptr_eq(&again, &out));
+        assert_eq!(tries.load(std::sync::atomic::Ordering::SeqCst), 3);
     }
 
     #[test]

@@ -884,8 +884,9 @@ impl VedetteApp {
         }
         self.audio.set_audible(Some(camera.id));
         let router = self.audio.clone();
+        // Opens the device, or tries again after it was missing or went away.
         self.runtime.spawn_blocking(move || {
-            let _ = router.output();
+            let _ = router.open();
         });
     }
 
