@@ -733,6 +733,15 @@ pub fn build_receiver_report(our_ssrc: u32, cname: &str, blocks: &[ReportBlock])
     out
 }
 
+/// The compound packet a receiver sends when it leaves (RFC 3550 §6.3.7): the receiver report
+/// and SDES of [`build_receiver_report`], then a BYE of our SSRC.
+pub fn build_goodbye(our_ssrc: u32, cname: &str, blocks: &[ReportBlock]) -> Vec<u8> {
+    let mut out = build_receiver_report(our_ssrc, cname, blocks);
+    push_header(&mut out, 1, PT_BYE, 8);
+    out.extend_from_slice(&our_ssrc.to_be_bytes());
+    out
+}
+
 /// Drives RTCP parsing over arbitrary bytes for the fuzz target, and checks that the items
 /// before an error are those a strict parse gives without it, and that every receiver report
 /// parsed survives a build/parse round trip. Returns the number of items.
@@ -1182,6 +1191,26 @@ mod tests {
                     packet_type: PT_SDES
                 }
             ]
+        );
+    }
+
+    #[test]
+    fn goodbye_is_rr_sdes_and_bye_of_our_ssrc() {
+        let bytes = build_goodbye(0x0102_0304, "vedette@host", &[]);
+        let packets: Vec<_> = rtcp_types::Compound::parse(&bytes)
+            .expect("rtcp-types parses it")
+            .map(|p| p.expect("a valid packet"))
+            .collect();
+        let [rtcp_types::Packet::Rr(rr), rtcp_types::Packet::Sdes(_), rtcp_types::Packet::Bye(bye)] =
+            &packets[..]
+        else {
+            panic!("RR, SDES and BYE expected, got {packets:?}");
+        };
+        assert_eq!(rr.ssrc(), 0x0102_0304);
+        assert_eq!(bye.ssrcs().collect::<Vec<_>>(), [0x0102_0304]);
+        assert_eq!(
+            parse_rtcp(&bytes).expect("our parser").last(),
+            Some(&RtcpItem::Bye(0x0102_0304))
         );
     }
 

@@ -36,7 +36,8 @@ use super::url::{redact_url_text, CameraUrl, Credentials};
 use crate::rtp::is_rtcp_on_rtp_port;
 use crate::rtp::reorder::{PushResult, ReorderBuffer};
 use crate::rtp::rtcp::{
-    build_receiver_report, parse_rtcp_items, ReceiverSnapshot, ReceiverStats, RtcpItem,
+    build_goodbye, build_receiver_report, parse_rtcp_items, ReceiverSnapshot, ReceiverStats,
+    RtcpItem,
 };
 
 /// How RTP reaches us.
@@ -788,6 +789,7 @@ impl RtspSession {
             return Ok(());
         }
         self.torn_down = true;
+        self.say_goodbye();
         let url = self.aggregate_url();
         let result = self
             .request(Step::Teardown, Method::Teardown, &url, Vec::new())
@@ -991,6 +993,31 @@ impl RtspSession {
             });
             if let Some(fraction) = self.lossy_watch.on_interval(expected, lost) {
                 self.udp_lossy_switch = Some(fraction);
+            }
+        }
+    }
+
+    /// RTCP BYE (RFC 3550 §6.3.7), after a last receiver report and SDES, on each stream's
+    /// RTCP path: sent at once on UDP (never waiting for the socket), queued ahead of what
+    /// follows on an interleaved channel. Best effort, so it never holds TEARDOWN back.
+    fn say_goodbye(&mut self) {
+        let now = std::time::Instant::now();
+        for s in &mut self.setup_streams {
+            let block = s.stats.report_block(now);
+            let goodbye = build_goodbye(self.our_ssrc, &self.cname, block.as_slice());
+            match &s.carrier {
+                Carrier::Udp(pair) => {
+                    if let Some(to) = pair.server_rtcp {
+                        if let Err(e) = pair.rtcp.try_send_to(&goodbye, to) {
+                            tracing::debug!("RTCP BYE not sent: {e}");
+                        }
+                    }
+                }
+                Carrier::Interleaved { rtcp_channel, .. } => {
+                    if let Some(frame) = interleaved_frame(*rtcp_channel, &goodbye) {
+                        self.outgoing.queue(&frame);
+                    }
+                }
             }
         }
     }
@@ -1532,6 +1559,7 @@ impl Drop for RtspSession {
         if self.session.is_none() || self.torn_down {
             return;
         }
+        self.say_goodbye();
         let url = self.aggregate_url();
         let request = self.build_request(
             &Method::Teardown,
@@ -2256,6 +2284,77 @@ mod tests {
             let report = datagram(&server.1).await;
             assert_eq!(cname_of(&report), b"vedette@127.0.0.1");
             assert_eq!(cname_of(&punch), cname_of(&report));
+        });
+    }
+
+    /// A fake server that reads until a TEARDOWN, answers it, and returns what came before.
+    async fn bytes_before_teardown(listener: tokio::net::TcpListener) -> Vec<u8> {
+        use tokio::io::AsyncReadExt as _;
+        let (mut socket, _) = listener.accept().await.unwrap();
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 1024];
+        let teardown = loop {
+            let n = socket.read(&mut buf).await.unwrap();
+            assert!(n > 0, "hung up: {seen:?}");
+            seen.extend_from_slice(&buf[..n]);
+            let at = seen.windows(8).position(|w| w == b"TEARDOWN");
+            if let Some(at) = at.filter(|&at| seen[at..].ends_with(b"\r\n\r\n")) {
+                break at;
+            }
+        };
+        let request = String::from_utf8_lossy(&seen[teardown..]).into_owned();
+        let answer = format!("RTSP/1.0 200 OK\r\nCSeq: {}\r\n\r\n", cseq_of(&request));
+        socket.write_all(answer.as_bytes()).await.unwrap();
+        seen.truncate(teardown);
+        seen
+    }
+
+    /// `before` is one interleaved RTCP frame: RR, SDES and a BYE of `ssrc`.
+    fn assert_goodbye_frame(before: &[u8], ssrc: u32) {
+        let (Some(b'$'), Some(1)) = (before.first(), before.get(1)) else {
+            panic!("no RTCP frame before TEARDOWN: {before:?}");
+        };
+        let items = parse_rtcp(&before[4..]).unwrap();
+        assert!(
+            matches!(items.first(), Some(RtcpItem::ReceiverReport { .. })),
+            "{items:?}"
+        );
+        assert_eq!(items.last(), Some(&RtcpItem::Bye(ssrc)));
+    }
+
+    /// RFC 3550 §6.3.7: TEARDOWN comes after an RTCP BYE of our SSRC on the interleaved RTCP
+    /// channel, from `teardown` and from a dropped session alike.
+    #[test]
+    fn teardown_says_bye_on_the_rtcp_channel_first() {
+        block_on(async {
+            let (listener, port) = fake_server().await;
+            let server = tokio::spawn(bytes_before_teardown(listener));
+            let mut session = interleaved_session(port).await;
+            session.teardown().await.unwrap();
+            assert_goodbye_frame(&server.await.unwrap(), session.our_ssrc);
+
+            let (listener, port) = fake_server().await;
+            let server = tokio::spawn(bytes_before_teardown(listener));
+            let session = interleaved_session(port).await;
+            let ssrc = session.our_ssrc;
+            drop(session);
+            assert_goodbye_frame(&server.await.unwrap(), ssrc);
+        });
+    }
+
+    /// Over UDP the BYE goes to the server's RTCP port, with the session's CNAME.
+    #[test]
+    fn teardown_says_bye_on_udp() {
+        block_on(async {
+            let server = bind_udp_pair(IpAddr::from([127, 0, 0, 1])).unwrap();
+            let (mut session, _) = udp_session(&server).await;
+            let punch = datagram(&server.1).await;
+            // The fake server has hung up: TEARDOWN fails, the BYE is out before it.
+            let _ = session.teardown().await;
+            let goodbye = datagram(&server.1).await;
+            let items = parse_rtcp(&goodbye).unwrap();
+            assert_eq!(items.last(), Some(&RtcpItem::Bye(session.our_ssrc)));
+            assert_eq!(cname_of(&goodbye), cname_of(&punch));
         });
     }
 
