@@ -183,6 +183,7 @@ impl eframe::App for DemoApp {
                     index as u64,
                     tile.frame.clone(),
                     tile.generation,
+                    render::WHOLE_PICTURE,
                 ));
             }
             let broken_rect = egui::Rect::from_min_size(
@@ -194,6 +195,7 @@ impl eframe::App for DemoApp {
                 99,
                 self.broken.clone(),
                 1,
+                render::WHOLE_PICTURE,
             ));
         });
     }

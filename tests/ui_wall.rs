@@ -376,3 +376,87 @@ fn closing_the_window_does_not_wait_for_a_keychain_that_never_answers() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// The value a tile reads out ("playing", "playing, zoomed 2.0×").
+fn tile_value(harness: &Harness<'_, Option<VedetteApp>>, name: &str) -> String {
+    harness.get_by_label(name).value().unwrap_or_default()
+}
+
+/// Digital zoom: the mouse wheel over a playing tile zooms into its picture (the tile says so),
+/// a drag then pans that picture instead of swapping tiles, and 0
+/// shows the whole picture again.
+#[test]
+fn the_wheel_zooms_a_tile_a_drag_pans_it_and_zero_shows_all_of_it() {
+    let (_server_runtime, server) = demo_server();
+    let dir = temp_dir("zoom");
+    let config = dir.join("config.toml");
+    let url = server.camera_url(0);
+    std::fs::write(
+        &config,
+        format!(
+            "[[cameras]]\nname = \"Left\"\nurl = \"{url}\"\n\n\
+             [[cameras]]\nname = \"Right\"\nurl = \"{url}\"\n"
+        ),
+    )
+    .unwrap();
+    let mut harness = harness(setup(
+        &config,
+        Arc::new(MemorySecrets::default()),
+        UiState::default(),
+    ));
+    step_until(&mut harness, "both tiles playing", |h| {
+        tile_value(h, "Left").starts_with("playing")
+            && tile_value(h, "Right").starts_with("playing")
+    });
+    // A picture drawn (the wheel zooms the video, not an empty tile).
+    common::ui::step_for(&mut harness, std::time::Duration::from_millis(500));
+    let left = harness.get_by_label("Left").rect();
+    let right = harness.get_by_label("Right").rect();
+
+    harness.hover_at(left.center());
+    harness.step();
+    harness.event(egui::Event::MouseWheel {
+        unit: egui::MouseWheelUnit::Point,
+        delta: egui::vec2(0.0, 200.0),
+        phase: egui::TouchPhase::Move,
+        source: egui::MouseWheelSource::Unknown,
+        modifiers: egui::Modifiers::NONE,
+    });
+    harness.run_steps(30);
+    let zoomed = tile_value(&harness, "Left");
+    assert!(zoomed.contains("zoomed 2.0×"), "{zoomed}");
+    assert!(
+        !tile_value(&harness, "Right").contains("zoomed"),
+        "only the tile under the pointer"
+    );
+
+    // Dragging the zoomed tile onto the other pans it: the tiles stay where they are.
+    let (from, to) = (left.center(), right.center());
+    harness.drag_at(from);
+    harness.step();
+    for i in 1..=8 {
+        harness.hover_at(from.lerp(to, i as f32 / 8.0));
+        harness.step();
+    }
+    harness.drop_at(to);
+    harness.run_steps(3);
+    assert_eq!(harness.get_by_label("Left").rect(), left, "no swap");
+    assert!(tile_value(&harness, "Left").contains("zoomed 2.0×"));
+
+    harness.get_by_label("Left").click();
+    harness.run_steps(2);
+    harness.key_press(egui::Key::Num0);
+    harness.run_steps(2);
+    assert!(!tile_value(&harness, "Left").contains("zoomed"));
+    harness.key_press(egui::Key::Plus);
+    harness.run_steps(2);
+    assert!(
+        tile_value(&harness, "Left").contains("zoomed 1.2×"),
+        "{}",
+        tile_value(&harness, "Left")
+    );
+
+    shut_down(harness);
+    drop(server);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -52,6 +52,12 @@ pub fn install_for_pass(
         .insert(renderer);
 }
 
+/// All of the picture, as the `uv_rect` of [`yuv_paint_callback`].
+pub const WHOLE_PICTURE: egui::Rect = egui::Rect {
+    min: egui::Pos2::ZERO,
+    max: egui::Pos2 { x: 1.0, y: 1.0 },
+};
+
 /// A paint callback that draws `frame` stretched to `rect` (the caller already letterboxed
 /// `rect` to the frame's aspect ratio). `tile_id` identifies the tile's textures; `generation`
 /// is the FrameSlot generation: textures are re-uploaded only when it changes, so a tile whose
@@ -59,11 +65,15 @@ pub fn install_for_pass(
 ///
 /// A frame whose planes do not match its layout is not uploaded (logged at debug); the tile
 /// keeps showing its last good picture, or nothing.
+///
+/// `uv_rect` is the part of the picture drawn over `rect`, in picture coordinates (0..1):
+/// the unit square for the whole picture, less when the tile is zoomed in.
 pub fn yuv_paint_callback(
     rect: egui::Rect,
     tile_id: u64,
     frame: Arc<VideoFrame>,
     generation: u64,
+    uv_rect: egui::Rect,
 ) -> egui::PaintCallback {
     egui_wgpu::Callback::new_paint_callback(
         rect,
@@ -71,6 +81,12 @@ pub fn yuv_paint_callback(
             tile_id,
             frame,
             generation,
+            uv_rect: [
+                uv_rect.min.x,
+                uv_rect.min.y,
+                uv_rect.width(),
+                uv_rect.height(),
+            ],
         },
     )
 }

@@ -22,14 +22,17 @@ struct TileUniform {
     /// 1 when U and V are interleaved in one texture (NV12).
     chroma_interleaved: u32,
     _padding: [u32; 3],
+    /// The part of the picture drawn: left, top, width, height in 0..1 (digital zoom).
+    uv_rect: [f32; 4],
 }
 
 impl TileUniform {
-    fn for_frame(frame: &VideoFrame) -> Self {
+    fn for_frame(frame: &VideoFrame, uv_rect: [f32; 4]) -> Self {
         Self {
             color: color_uniform(frame.matrix, frame.full_range),
             chroma_interleaved: u32::from(frame.layout == PixelLayout::Nv12),
             _padding: [0; 3],
+            uv_rect,
         }
     }
 }
@@ -179,7 +182,8 @@ impl YuvRenderer {
         }
     }
 
-    /// Uploads `frame` into the tile's textures unless `generation` is already there.
+    /// Uploads `frame` into the tile's textures unless `generation` is already there, and
+    /// sets the part of it drawn (`uv_rect`, which changes without a new frame).
     fn upload(
         &mut self,
         device: &wgpu::Device,
@@ -187,9 +191,17 @@ impl YuvRenderer {
         tile_id: u64,
         frame: &VideoFrame,
         generation: u64,
+        uv_rect: [f32; 4],
     ) {
         let tile = self.tiles.entry(tile_id).or_default();
         if tile.generation == Some(generation) {
+            if let Some(gpu) = tile.gpu.as_mut() {
+                let uniform = TileUniform {
+                    uv_rect,
+                    ..gpu.uniform
+                };
+                gpu.set_uniform(queue, uniform);
+            }
             return;
         }
         tile.generation = Some(generation);
@@ -201,7 +213,7 @@ impl YuvRenderer {
             }
         };
         let texture_keys: Vec<_> = uploads.iter().map(PlaneUpload::texture_key).collect();
-        let uniform = TileUniform::for_frame(frame);
+        let uniform = TileUniform::for_frame(frame, uv_rect);
         let gpu = match tile.gpu.take() {
             Some(gpu) if gpu.texture_keys == texture_keys => gpu,
             _ => {
@@ -226,10 +238,7 @@ impl YuvRenderer {
         for (upload, texture) in uploads.iter().zip(&gpu.textures) {
             write_plane(queue, texture, upload);
         }
-        if uniform != gpu.uniform {
-            queue.write_buffer(&gpu.uniform_buffer, 0, bytemuck::bytes_of(&uniform));
-            gpu.uniform = uniform;
-        }
+        gpu.set_uniform(queue, uniform);
     }
 
     fn paint(&self, tile_id: u64, render_pass: &mut wgpu::RenderPass<'static>) {
@@ -247,6 +256,13 @@ impl YuvRenderer {
 }
 
 impl TileGpu {
+    fn set_uniform(&mut self, queue: &wgpu::Queue, uniform: TileUniform) {
+        if uniform != self.uniform {
+            queue.write_buffer(&self.uniform_buffer, 0, bytemuck::bytes_of(&uniform));
+            self.uniform = uniform;
+        }
+    }
+
     /// Textures sized for `uploads` (checked non-empty and within the device's limits by
     /// `plane_uploads`), and the bind group that ties them to the shader. `None` when there
     /// are no planes to bind.
@@ -367,6 +383,8 @@ pub struct YuvCallback {
     pub tile_id: u64,
     pub frame: Arc<VideoFrame>,
     pub generation: u64,
+    /// The part of the picture drawn: left, top, width, height in 0..1.
+    pub uv_rect: [f32; 4],
 }
 
 impl egui_wgpu::CallbackTrait for YuvCallback {
@@ -380,7 +398,14 @@ impl egui_wgpu::CallbackTrait for YuvCallback {
     ) -> Vec<wgpu::CommandBuffer> {
         match callback_resources.get_mut::<YuvRenderer>() {
             Some(renderer) => {
-                renderer.upload(device, queue, self.tile_id, &self.frame, self.generation);
+                renderer.upload(
+                    device,
+                    queue,
+                    self.tile_id,
+                    &self.frame,
+                    self.generation,
+                    self.uv_rect,
+                );
             }
             None => report_not_installed(),
         }
@@ -416,6 +441,9 @@ mod tests {
     use crate::decode::{ColorMatrix, PixelLayout};
     use crate::render::test_pattern::{colour_bars, rgb_at, BARS};
 
+    /// The whole picture, as `uv_rect`.
+    const WHOLE_PICTURE: [f32; 4] = [0.0, 0.0, 1.0, 1.0];
+
     /// Eight bars of 32 pixels: wide enough that a bar's centre is clear of chroma filtered
     /// across its edges. The bars take the top 10 rows, the grey ramp the bottom 6.
     const WIDTH: u32 = 256;
@@ -439,9 +467,10 @@ mod tests {
         queue: &wgpu::Queue,
         format: wgpu::TextureFormat,
         frame: &VideoFrame,
+        uv_rect: [f32; 4],
     ) -> Vec<u8> {
         let mut renderer = YuvRenderer::new(device, format, 1, None);
-        renderer.upload(device, queue, 7, frame, 1);
+        renderer.upload(device, queue, 7, frame, 1, uv_rect);
         let size = wgpu::Extent3d {
             width: WIDTH,
             height: HEIGHT,
@@ -554,7 +583,7 @@ mod tests {
         for (layout, matrix, full_range) in cases {
             let frame = colour_bars(WIDTH, HEIGHT, layout, matrix, full_range);
             for format in formats {
-                let pixels = draw(&device, &queue, format, &frame);
+                let pixels = draw(&device, &queue, format, &frame, WHOLE_PICTURE);
                 for &(x, y) in &points {
                     let at = ((y * WIDTH + x) * 4) as usize;
                     let got = &pixels[at..at + 3];
@@ -571,6 +600,42 @@ mod tests {
                          ({x}, {y}) is {got:?}, expected {want:?}"
                     );
                 }
+            }
+        }
+    }
+
+    /// Digital zoom: the shader draws only the part of the picture asked for, over the whole
+    /// tile. Zoomed on bars 1 and 2 of the top half, the left half of the tile is bar 1 and the
+    /// right half bar 2 (unzoomed, those places show bars 2 and 6).
+    #[test]
+    fn a_zoomed_tile_shows_only_the_part_of_the_picture_asked_for() {
+        let (device, queue) = device();
+        let frame = colour_bars(WIDTH, HEIGHT, PixelLayout::I420, ColorMatrix::Bt709, false);
+        let format = wgpu::TextureFormat::Rgba8Unorm;
+        let uv_rect = [0.125, 0.0, 0.25, 0.5];
+        let pixel = |pixels: &[u8], x: u32, y: u32| -> [u8; 3] {
+            let at = ((y * WIDTH + x) * 4) as usize;
+            [pixels[at], pixels[at + 1], pixels[at + 2]]
+        };
+        let want = |x: u32, y: u32| rgb_at(x, y, WIDTH, HEIGHT).map(|c| (c * 255.0).round() as u8);
+        let close = |a: [u8; 3], b: [u8; 3]| a.iter().zip(b).all(|(x, y)| x.abs_diff(y) <= 3);
+        let zoomed = draw(&device, &queue, format, &frame, uv_rect);
+        let whole = draw(&device, &queue, format, &frame, WHOLE_PICTURE);
+        let bar_middle =
+            |bar: u32| bar * (WIDTH / BARS.len() as u32) + WIDTH / BARS.len() as u32 / 2;
+        // Tile rows 2 and 4 sample picture rows 1 and 2: the bars.
+        for y in [2, 4] {
+            for (x, bar) in [(WIDTH / 4, 1), (WIDTH * 3 / 4, 2)] {
+                let got = pixel(&zoomed, x, y);
+                assert!(
+                    close(got, want(bar_middle(bar), 2)),
+                    "zoomed ({x}, {y}) is {got:?}, bar {bar} is {:?}",
+                    want(bar_middle(bar), 2)
+                );
+                assert!(
+                    !close(pixel(&whole, x, y), got),
+                    "the unzoomed tile shows the same at ({x}, {y})"
+                );
             }
         }
     }

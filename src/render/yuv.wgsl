@@ -11,6 +11,8 @@ struct Tile {
     color: ColorRows,
     // 1: U and V are interleaved in `chroma_a` (NV12); 0: U in `chroma_a`, V in `chroma_b`.
     chroma_interleaved: u32,
+    // The part of the picture drawn (digital zoom): xy its top left, zw its size, in 0..1.
+    uv_rect: vec4<f32>,
 };
 
 @group(0) @binding(0) var<uniform> tile: Tile;
@@ -54,16 +56,21 @@ fn rgb_at(uv: vec2<f32>) -> vec3<f32> {
     return saturate(rgb);
 }
 
+// Where in the picture a point of the tile (0..1 across the viewport) samples.
+fn picture_uv(viewport_uv: vec2<f32>) -> vec2<f32> {
+    return tile.uv_rect.xy + viewport_uv * tile.uv_rect.zw;
+}
+
 // For the usual non-sRGB (gamma-space) framebuffer: R'G'B' goes out as is.
 @fragment
 fn fs_main_gamma_framebuffer(in: VertexOutput) -> @location(0) vec4<f32> {
-    return vec4<f32>(rgb_at(in.uv), 1.0);
+    return vec4<f32>(rgb_at(picture_uv(in.uv)), 1.0);
 }
 
 // sRGB framebuffer: the hardware encodes on write, so hand it linear values.
 @fragment
 fn fs_main_linear_framebuffer(in: VertexOutput) -> @location(0) vec4<f32> {
-    let encoded = rgb_at(in.uv);
+    let encoded = rgb_at(picture_uv(in.uv));
     let cutoff = encoded < vec3<f32>(0.04045);
     let lower = encoded / vec3<f32>(12.92);
     let higher = pow((encoded + vec3<f32>(0.055)) / vec3<f32>(1.055), vec3<f32>(2.4));

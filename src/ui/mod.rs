@@ -9,6 +9,7 @@ mod pacer;
 mod snapshot;
 mod stats_panel;
 mod tile;
+mod zoom;
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
@@ -86,6 +87,8 @@ pub struct VedetteApp {
     /// Index of the maximized camera.
     maximized: Option<usize>,
     selected: usize,
+    /// Each zoomed tile's digital zoom, by camera id (a tile not here shows the whole picture).
+    zoom: std::collections::HashMap<u64, zoom::Zoom>,
     render_state: Option<egui_wgpu::RenderState>,
     demo_mode: bool,
     started: Instant,
@@ -417,6 +420,7 @@ impl VedetteApp {
             ui_state: setup.ui_state,
             maximized: None,
             selected: 0,
+            zoom: Default::default(),
             render_state,
             started: Instant::now(),
             first_frame_logged: false,
@@ -491,6 +495,7 @@ impl VedetteApp {
         };
         let old = self.cameras.remove(index);
         self.shown.remove(index);
+        self.zoom.remove(&old.id);
         if self.audio.is_audible(old.id) {
             self.audio.set_audible(None);
         }
@@ -862,7 +867,31 @@ impl VedetteApp {
         if out.trust_certificate {
             self.trust_certificate(index);
         }
+        if let Some(zoom) = out.zoom {
+            self.selected = index;
+            self.set_zoom(index, zoom);
+        }
         self.tile_extras(index, response, out);
+    }
+
+    /// Tile `index` shows `zoom` of its picture from now on.
+    fn set_zoom(&mut self, index: usize, zoom: zoom::Zoom) {
+        let Some(camera) = self.cameras.get(index) else {
+            return;
+        };
+        if zoom.is_zoomed() {
+            self.zoom.insert(camera.id, zoom);
+        } else {
+            self.zoom.remove(&camera.id);
+        }
+    }
+
+    fn zoom_of(&self, index: usize) -> zoom::Zoom {
+        self.cameras
+            .get(index)
+            .and_then(|c| self.zoom.get(&c.id))
+            .copied()
+            .unwrap_or_default()
     }
 
     /// When camera `index`'s sender-report clock is trusted, the capture time of the picture
@@ -939,6 +968,8 @@ impl VedetteApp {
     }
 
     fn handle_keys(&mut self, ctx: &egui::Context) {
+        /// One press of + zooms by this much.
+        const ZOOM_STEP: f32 = 1.25;
         let count = self.cameras.len();
         let columns = self.columns();
         let on_page = layout::page_range(self.page, count, self.per_page());
@@ -996,6 +1027,31 @@ impl VedetteApp {
         }
         if ctx.input(|i| i.key_pressed(egui::Key::M)) {
             self.toggle_sound(target);
+        }
+        // + and - zoom the tile's picture about its centre, 0 shows all of it (with Ctrl they
+        // are egui's own zoom of the whole window).
+        let zoom_key = ctx.input(|i| {
+            if i.modifiers.command {
+                None
+            } else if i.key_pressed(egui::Key::Plus) || i.key_pressed(egui::Key::Equals) {
+                Some(ZOOM_STEP)
+            } else if i.key_pressed(egui::Key::Minus) {
+                Some(1.0 / ZOOM_STEP)
+            } else if i.key_pressed(egui::Key::Num0) {
+                Some(0.0)
+            } else {
+                None
+            }
+        });
+        if let Some(factor) = zoom_key {
+            let mut zoom = self.zoom_of(target);
+            if factor == 0.0 {
+                zoom = zoom::Zoom::default();
+            } else {
+                let centre = zoom.uv_rect().center();
+                zoom.zoom_about(centre, factor);
+            }
+            self.set_zoom(target, zoom);
         }
         if ctx.input(|i| i.key_pressed(egui::Key::I)) {
             self.ui_state.stats_overlay = !self.ui_state.stats_overlay;
@@ -1179,8 +1235,10 @@ impl VedetteApp {
             let view = self.tile_view(index, index == self.selected, now);
             let (response, out) = tile::tile_ui(ui, rect, &self.cameras[index], &view, now);
             self.after_tile(index, &response, &out);
-            // Drag a tile onto another to swap them.
-            response.dnd_set_drag_payload(DraggedTile(index));
+            // Drag a tile onto another to swap them (a zoomed tile's drag pans its picture).
+            if !view.zoom.is_zoomed() {
+                response.dnd_set_drag_payload(DraggedTile(index));
+            }
             if response
                 .dnd_hover_payload::<DraggedTile>()
                 .is_some_and(|from| from.0 != index)
@@ -1230,6 +1288,7 @@ impl VedetteApp {
         let camera = &self.cameras[index];
         tile::TileView {
             selected,
+            zoom: self.zoom_of(index),
             overlays: !self.ui_state.overlays_hidden,
             audible: self.audio.is_audible(camera.id),
             stats: if self.ui_state.stats_overlay {

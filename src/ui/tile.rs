@@ -16,6 +16,8 @@ use crate::stats::StatsSnapshot;
 #[derive(Debug, Default)]
 pub struct TileView {
     pub selected: bool,
+    /// The part of the picture shown (digital zoom).
+    pub zoom: super::zoom::Zoom,
     /// The name and state labels (the toolbar's "Overlays").
     pub overlays: bool,
     /// This camera is the one heard.
@@ -44,6 +46,8 @@ pub struct TileOutput {
     pub trust_certificate: bool,
     /// "Enter password…" was clicked.
     pub enter_password: bool,
+    /// The wheel or a drag over the video changed the zoom to this.
+    pub zoom: Option<super::zoom::Zoom>,
 }
 
 /// What the tile's context menu asked for.
@@ -94,6 +98,7 @@ pub fn tile_ui(
 ) -> (egui::Response, TileOutput) {
     let TileView {
         selected,
+        zoom,
         overlays,
         audible,
         ref stats,
@@ -108,11 +113,14 @@ pub fn tile_ui(
     // A screen reader (and the UI tests) reads the tile as "Camera 1, button, playing".
     response.widget_info(|| {
         let mut info = egui::WidgetInfo::selected(egui::Role::Button, true, selected, &camera.name);
-        info.current_text_value = Some(if audible {
-            format!("{state_text}, sound on")
-        } else {
-            state_text.clone()
-        });
+        let mut value = state_text.clone();
+        if audible {
+            value.push_str(", sound on");
+        }
+        if zoom.is_zoomed() {
+            value.push_str(&format!(", zoomed {:.1}×", zoom.scale()));
+        }
+        info.current_text_value = Some(value);
         info
     });
     let painter = ui.painter_at(rect);
@@ -131,7 +139,11 @@ pub fn tile_ui(
             // egui's shader is the costliest per pixel in the frame under a software
             // rasterizer (four times the video's), so every filled pixel counts.
             painter.add(crate::render::yuv_paint_callback(
-                video_rect, camera.id, frame, generation,
+                video_rect,
+                camera.id,
+                frame,
+                generation,
+                zoom.uv_rect(),
             ));
         }
         None => {
@@ -172,6 +184,16 @@ pub fn tile_ui(
             rect,
             rect.left_top() + egui::vec2(8.0, top),
             stats,
+        );
+    }
+    let new_zoom = drawn_at.and_then(|video| zoom_input(ui, &response, video, zoom));
+    if overlays && zoom.is_zoomed() {
+        label_with_background(
+            &painter,
+            rect.right_top() + egui::vec2(-52.0, 6.0),
+            &format!("{:.1}×", zoom.scale()),
+            egui::FontId::proportional(14.0),
+            egui::Color32::WHITE,
         );
     }
     let mut intent = None;
@@ -242,8 +264,32 @@ pub fn tile_ui(
             toggle_sound,
             trust_certificate,
             enter_password,
+            zoom: new_zoom,
         },
     )
+}
+
+/// The wheel (or a pinch) over the video zooms about the pointer; a drag pans a zoomed
+/// picture. The new zoom, when it changed.
+fn zoom_input(
+    ui: &egui::Ui,
+    response: &egui::Response,
+    video: egui::Rect,
+    zoom: super::zoom::Zoom,
+) -> Option<super::zoom::Zoom> {
+    let mut changed = zoom;
+    if let Some(pointer) = response.hover_pos().filter(|p| video.contains(*p)) {
+        let (scroll, pinch) = ui.input(|i| (i.smooth_scroll_delta.y, i.zoom_delta()));
+        if scroll != 0.0 || pinch != 1.0 {
+            let fixed = changed.picture_point(video, pointer);
+            changed.wheel(fixed, scroll);
+            changed.zoom_about(fixed, pinch);
+        }
+    }
+    if zoom.is_zoomed() && response.dragged_by(egui::PointerButton::Primary) {
+        changed.pan(response.drag_delta(), video.size());
+    }
+    (changed != zoom).then_some(changed)
 }
 
 /// The camera's state in words, and the colour it is drawn in.
