@@ -52,6 +52,19 @@ fn demo_server() -> (tokio::runtime::Runtime, DemoServer) {
     (runtime, server)
 }
 
+/// Drags with the primary button from `from` to `to`, in steps, and lets go.
+fn drag(harness: &mut Harness<'_, Option<VedetteApp>>, from: egui::Pos2, to: egui::Pos2) {
+    harness.hover_at(from);
+    harness.drag_at(from);
+    harness.step();
+    for i in 1..=8 {
+        harness.hover_at(from.lerp(to, i as f32 / 8.0));
+        harness.step();
+    }
+    harness.drop_at(to);
+    harness.run_steps(3);
+}
+
 /// Types into the text field labelled `label`.
 fn type_into(harness: &mut Harness<'_, Option<VedetteApp>>, label: &str, text: &str) {
     harness.get_by_label(label).click();
@@ -136,16 +149,7 @@ fn dragging_a_tile_onto_another_swaps_them_and_the_order_is_kept() {
     let second = harness.get_by_label("Camera 2").rect();
     assert!(first.center().x < second.center().x);
 
-    let (from, to) = (first.center(), second.center());
-    harness.hover_at(from);
-    harness.drag_at(from);
-    harness.step();
-    for i in 1..=8 {
-        harness.hover_at(from.lerp(to, i as f32 / 8.0));
-        harness.step();
-    }
-    harness.drop_at(to);
-    harness.run_steps(3);
+    drag(&mut harness, first.center(), second.center());
 
     let one = harness.get_by_label("Camera 1").rect();
     let two = harness.get_by_label("Camera 2").rect();
@@ -431,15 +435,7 @@ fn the_wheel_zooms_a_tile_a_drag_pans_it_and_zero_shows_all_of_it() {
     );
 
     // Dragging the zoomed tile onto the other pans it: the tiles stay where they are.
-    let (from, to) = (left.center(), right.center());
-    harness.drag_at(from);
-    harness.step();
-    for i in 1..=8 {
-        harness.hover_at(from.lerp(to, i as f32 / 8.0));
-        harness.step();
-    }
-    harness.drop_at(to);
-    harness.run_steps(3);
+    drag(&mut harness, left.center(), right.center());
     assert_eq!(harness.get_by_label("Left").rect(), left, "no swap");
     assert!(tile_value(&harness, "Left").contains("zoomed 2.0×"));
 

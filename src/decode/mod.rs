@@ -922,33 +922,24 @@ mod tests {
     #[test]
     fn the_matrix_is_the_streams_or_guessed_from_the_size() {
         use ffmpeg::color::Space;
-        assert_eq!(color_matrix(Space::BT709, 640, 360), ColorMatrix::Bt709);
-        assert_eq!(
-            color_matrix(Space::SMPTE170M, 1920, 1080),
-            ColorMatrix::Bt601
-        );
-        assert_eq!(color_matrix(Space::BT470BG, 704, 576), ColorMatrix::Bt601);
-        assert_eq!(
-            color_matrix(Space::BT2020NCL, 3840, 2160),
-            ColorMatrix::Bt2020
-        );
-        // Unspecified: by size. A 1280x640 panorama is HD; PAL and NTSC sizes are SD.
-        assert_eq!(
-            color_matrix(Space::Unspecified, 1280, 640),
-            ColorMatrix::Bt709
-        );
-        assert_eq!(
-            color_matrix(Space::Unspecified, 960, 1080),
-            ColorMatrix::Bt709
-        );
-        assert_eq!(
-            color_matrix(Space::Unspecified, 704, 576),
-            ColorMatrix::Bt601
-        );
-        assert_eq!(
-            color_matrix(Space::Unspecified, 720, 480),
-            ColorMatrix::Bt601
-        );
+        let cases = [
+            (Space::BT709, 640, 360, ColorMatrix::Bt709),
+            (Space::SMPTE170M, 1920, 1080, ColorMatrix::Bt601),
+            (Space::BT470BG, 704, 576, ColorMatrix::Bt601),
+            (Space::BT2020NCL, 3840, 2160, ColorMatrix::Bt2020),
+            // Unspecified: by size. A 1280x640 panorama is HD; PAL and NTSC sizes are SD.
+            (Space::Unspecified, 1280, 640, ColorMatrix::Bt709),
+            (Space::Unspecified, 960, 1080, ColorMatrix::Bt709),
+            (Space::Unspecified, 704, 576, ColorMatrix::Bt601),
+            (Space::Unspecified, 720, 480, ColorMatrix::Bt601),
+        ];
+        for (space, width, height, want) in cases {
+            assert_eq!(
+                color_matrix(space, width, height),
+                want,
+                "{space:?} {width}x{height}"
+            );
+        }
     }
 
     #[test]

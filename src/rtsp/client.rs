@@ -37,7 +37,7 @@ use crate::rtp::is_rtcp_on_rtp_port;
 use crate::rtp::reorder::{PushResult, ReorderBuffer};
 use crate::rtp::rtcp::{
     build_goodbye, build_receiver_report, parse_rtcp_items, ReceiverSnapshot, ReceiverStats,
-    RtcpItem,
+    ReportBlock, RtcpItem,
 };
 
 /// How RTP reaches us.
@@ -954,29 +954,14 @@ impl RtspSession {
     }
 
     /// One RTCP receiver report per stream (RFC 3550 §6.4.2), on its UDP port or queued for
-    /// its interleaved RTCP channel.
+    /// its interleaved RTCP channel (not behind [`MAX_QUEUED_FOR_REPORTS`] the server does
+    /// not read: a report is only worth anything fresh).
     fn send_receiver_reports(&mut self) {
-        let now = std::time::Instant::now();
-        for s in &mut self.setup_streams {
-            let block = s.stats.report_block(now);
-            let report = build_receiver_report(self.our_ssrc, &self.cname, block.as_slice());
-            match &s.carrier {
-                Carrier::Udp(pair) => {
-                    if let Some(to) = pair.server_rtcp {
-                        if let Err(e) = pair.rtcp.try_send_to(&report, to) {
-                            tracing::debug!("receiver report not sent: {e}");
-                        }
-                    }
-                }
-                Carrier::Interleaved { rtcp_channel, .. } => {
-                    if self.outgoing.len() > MAX_QUEUED_FOR_REPORTS {
-                        tracing::debug!("receiver report not sent: the server reads nothing");
-                    } else if let Some(frame) = interleaved_frame(*rtcp_channel, &report) {
-                        self.outgoing.queue(&frame);
-                    }
-                }
-            }
-        }
+        self.send_rtcp_per_stream(
+            "receiver report",
+            Some(MAX_QUEUED_FOR_REPORTS),
+            build_receiver_report,
+        );
         let spread = rand::random::<u64>() % RTCP_INTERVAL_SPREAD_MS;
         self.rtcp_at = Some(Instant::now() + RTCP_INTERVAL_MIN + Duration::from_millis(spread));
         if self.opts.transport == Transport::Auto
@@ -1001,20 +986,34 @@ impl RtspSession {
     /// RTCP path: sent at once on UDP (never waiting for the socket), queued ahead of what
     /// follows on an interleaved channel. Best effort, so it never holds TEARDOWN back.
     fn say_goodbye(&mut self) {
+        self.send_rtcp_per_stream("RTCP BYE", None, build_goodbye);
+    }
+
+    /// Sends each stream the compound RTCP packet `build` makes of our SSRC, CNAME and the
+    /// stream's report block: on UDP at once (never waiting for the socket), interleaved
+    /// queued on the connection, unless more than `queued_limit` bytes already wait there.
+    fn send_rtcp_per_stream(
+        &mut self,
+        what: &str,
+        queued_limit: Option<usize>,
+        build: fn(u32, &str, &[ReportBlock]) -> Vec<u8>,
+    ) {
         let now = std::time::Instant::now();
         for s in &mut self.setup_streams {
             let block = s.stats.report_block(now);
-            let goodbye = build_goodbye(self.our_ssrc, &self.cname, block.as_slice());
+            let packet = build(self.our_ssrc, &self.cname, block.as_slice());
             match &s.carrier {
                 Carrier::Udp(pair) => {
                     if let Some(to) = pair.server_rtcp {
-                        if let Err(e) = pair.rtcp.try_send_to(&goodbye, to) {
-                            tracing::debug!("RTCP BYE not sent: {e}");
+                        if let Err(e) = pair.rtcp.try_send_to(&packet, to) {
+                            tracing::debug!("{what} not sent: {e}");
                         }
                     }
                 }
                 Carrier::Interleaved { rtcp_channel, .. } => {
-                    if let Some(frame) = interleaved_frame(*rtcp_channel, &goodbye) {
+                    if queued_limit.is_some_and(|limit| self.outgoing.len() > limit) {
+                        tracing::debug!("{what} not sent: the server reads nothing");
+                    } else if let Some(frame) = interleaved_frame(*rtcp_channel, &packet) {
                         self.outgoing.queue(&frame);
                     }
                 }
