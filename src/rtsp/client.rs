@@ -982,20 +982,22 @@ impl RtspSession {
         }
     }
 
-    /// RTCP BYE (RFC 3550 §6.3.7), after a last receiver report and SDES, on each stream's
-    /// RTCP path: sent at once on UDP (never waiting for the socket), queued ahead of what
-    /// follows on an interleaved channel. Best effort, so it never holds TEARDOWN back.
+    /// RTCP BYE (RFC 3550 §6.3.7), after a last receiver report and SDES, on each UDP
+    /// stream's RTCP port, at once (never waiting for the socket, so it never holds TEARDOWN
+    /// back). Not on an interleaved channel: there TEARDOWN on the same connection says it
+    /// all, and GstRtspServer 1.22 over TLS never answered a TEARDOWN that followed a BYE.
     fn say_goodbye(&mut self) {
         self.send_rtcp_per_stream("RTCP BYE", None, build_goodbye);
     }
 
     /// Sends each stream the compound RTCP packet `build` makes of our SSRC, CNAME and the
-    /// stream's report block: on UDP at once (never waiting for the socket), interleaved
-    /// queued on the connection, unless more than `queued_limit` bytes already wait there.
+    /// stream's report block: on UDP at once (never waiting for the socket); on an
+    /// interleaved channel queued on the connection when `interleaved_limit` is given and no
+    /// more than that many bytes already wait there, else not at all.
     fn send_rtcp_per_stream(
         &mut self,
         what: &str,
-        queued_limit: Option<usize>,
+        interleaved_limit: Option<usize>,
         build: fn(u32, &str, &[ReportBlock]) -> Vec<u8>,
     ) {
         let now = std::time::Instant::now();
@@ -1010,13 +1012,17 @@ impl RtspSession {
                         }
                     }
                 }
-                Carrier::Interleaved { rtcp_channel, .. } => {
-                    if queued_limit.is_some_and(|limit| self.outgoing.len() > limit) {
+                Carrier::Interleaved { rtcp_channel, .. } => match interleaved_limit {
+                    None => {}
+                    Some(limit) if self.outgoing.len() > limit => {
                         tracing::debug!("{what} not sent: the server reads nothing");
-                    } else if let Some(frame) = interleaved_frame(*rtcp_channel, &packet) {
-                        self.outgoing.queue(&frame);
                     }
-                }
+                    Some(_) => {
+                        if let Some(frame) = interleaved_frame(*rtcp_channel, &packet) {
+                            self.outgoing.queue(&frame);
+                        }
+                    }
+                },
             }
         }
     }
@@ -2308,36 +2314,23 @@ mod tests {
         seen
     }
 
-    /// `before` is one interleaved RTCP frame: RR, SDES and a BYE of `ssrc`.
-    fn assert_goodbye_frame(before: &[u8], ssrc: u32) {
-        let (Some(b'$'), Some(1)) = (before.first(), before.get(1)) else {
-            panic!("no RTCP frame before TEARDOWN: {before:?}");
-        };
-        let items = parse_rtcp(&before[4..]).unwrap();
-        assert!(
-            matches!(items.first(), Some(RtcpItem::ReceiverReport { .. })),
-            "{items:?}"
-        );
-        assert_eq!(items.last(), Some(&RtcpItem::Bye(ssrc)));
-    }
-
-    /// RFC 3550 §6.3.7: TEARDOWN comes after an RTCP BYE of our SSRC on the interleaved RTCP
-    /// channel, from `teardown` and from a dropped session alike.
+    /// On an interleaved connection TEARDOWN goes alone, with no RTCP BYE in front of it,
+    /// from `teardown` and from a dropped session alike: GstRtspServer 1.22 over TLS never
+    /// answered a TEARDOWN that followed a BYE (`tests/rtsps.rs` failed with "TEARDOWN
+    /// failed: no response within 10 s"), and the TEARDOWN says it all there.
     #[test]
-    fn teardown_says_bye_on_the_rtcp_channel_first() {
+    fn teardown_on_an_interleaved_connection_goes_without_a_bye() {
         block_on(async {
             let (listener, port) = fake_server().await;
             let server = tokio::spawn(bytes_before_teardown(listener));
             let mut session = interleaved_session(port).await;
             session.teardown().await.unwrap();
-            assert_goodbye_frame(&server.await.unwrap(), session.our_ssrc);
+            assert_eq!(server.await.unwrap(), b"", "only TEARDOWN");
 
             let (listener, port) = fake_server().await;
             let server = tokio::spawn(bytes_before_teardown(listener));
-            let session = interleaved_session(port).await;
-            let ssrc = session.our_ssrc;
-            drop(session);
-            assert_goodbye_frame(&server.await.unwrap(), ssrc);
+            drop(interleaved_session(port).await);
+            assert_eq!(server.await.unwrap(), b"", "only TEARDOWN");
         });
     }
 
