@@ -421,9 +421,9 @@ struct DecodeWorker {
     slot: Arc<FrameSlot>,
     stats: Arc<DecoderStats>,
     parameter_sets: Vec<Vec<u8>>,
-    /// Parameter sets that came in access units which were not decoded (before the first
-    /// keyframe, or held back after loss): fed in front of the next unit decoded. Cameras
-    /// that send SPS/PPS in an access unit of their own would otherwise never start.
+    /// Parameter sets that came in access units skipped before the first keyframe (after a
+    /// (re)start): fed in front of the next unit decoded. Cameras that send SPS/PPS in an
+    /// access unit of their own would otherwise never start.
     kept_parameter_sets: Vec<Vec<u8>>,
     waiting_for_idr: bool,
     sent_parameter_sets: bool,
@@ -570,7 +570,8 @@ impl DecodeWorker {
         tracing::debug!("decode thread ends");
     }
 
-    /// Keeps the parameter sets of an access unit that is not decoded, newest last, each once.
+    /// Keeps the parameter sets of an access unit skipped before the first keyframe, newest
+    /// last, each once.
     fn keep_parameter_sets(&mut self, au: &AccessUnit) {
         for nal in au.nal_units() {
             if self.codec.parameter_set_kind(nal).is_none() {
@@ -587,7 +588,7 @@ impl DecodeWorker {
 
     /// The access unit as an FFmpeg packet. In front of it: the SDP's parameter sets before
     /// the first unit when neither the stream nor a kept unit carried an SPS, then the
-    /// parameter sets kept from units that were not decoded.
+    /// parameter sets kept from units skipped before it.
     fn packet_for(&mut self, au: &AccessUnit) -> ffmpeg::Packet {
         let is_sps = |n: &[u8]| self.codec.parameter_set_kind(n) == Some(ParameterSet::Sps);
         let sdp_sets = !self.sent_parameter_sets

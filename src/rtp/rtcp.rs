@@ -742,16 +742,11 @@ pub fn build_goodbye(our_ssrc: u32, cname: &str, blocks: &[ReportBlock]) -> Vec<
     out
 }
 
-/// Drives RTCP parsing over arbitrary bytes for the fuzz target, and checks that the items
-/// before an error are those a strict parse gives without it, and that every receiver report
-/// parsed survives a build/parse round trip. Returns the number of items.
+/// Drives RTCP parsing over arbitrary bytes for the fuzz target (the items before an error
+/// too, as the client takes them), and checks that every receiver report parsed survives a
+/// build/parse round trip. Returns the number of items.
 pub fn fuzz_parse(data: &[u8]) -> usize {
-    let (items, error) = parse_rtcp_items(data);
-    match (parse_rtcp(data), &error) {
-        (Ok(strict), None) => assert_eq!(strict, items),
-        (Err(strict), Some(error)) => assert_eq!(&strict, error),
-        (strict, _) => panic!("strict {strict:?}, lenient {items:?} and {error:?}"),
-    }
+    let (items, _) = parse_rtcp_items(data);
     let mut stats = ReceiverStats::new(90_000);
     let now = Instant::now();
     for item in &items {
