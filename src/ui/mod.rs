@@ -1030,27 +1030,26 @@ impl VedetteApp {
         }
         // + and - zoom the tile's picture about its centre, 0 shows all of it (with Ctrl they
         // are egui's own zoom of the whole window).
-        let zoom_key = ctx.input(|i| {
+        let current = self.zoom_of(target);
+        let about_centre = |factor: f32| {
+            let mut zoom = current;
+            zoom.zoom_about(current.uv_rect().center(), factor);
+            zoom
+        };
+        let zoom = ctx.input(|i| {
             if i.modifiers.command {
                 None
             } else if i.key_pressed(egui::Key::Plus) || i.key_pressed(egui::Key::Equals) {
-                Some(ZOOM_STEP)
+                Some(about_centre(ZOOM_STEP))
             } else if i.key_pressed(egui::Key::Minus) {
-                Some(1.0 / ZOOM_STEP)
+                Some(about_centre(1.0 / ZOOM_STEP))
             } else if i.key_pressed(egui::Key::Num0) {
-                Some(0.0)
+                Some(zoom::Zoom::default())
             } else {
                 None
             }
         });
-        if let Some(factor) = zoom_key {
-            let mut zoom = self.zoom_of(target);
-            if factor == 0.0 {
-                zoom = zoom::Zoom::default();
-            } else {
-                let centre = zoom.uv_rect().center();
-                zoom.zoom_about(centre, factor);
-            }
+        if let Some(zoom) = zoom {
             self.set_zoom(target, zoom);
         }
         if ctx.input(|i| i.key_pressed(egui::Key::I)) {
